@@ -1,0 +1,76 @@
+# wouldblock - see README.md. Nothing built is tracked: everything lands in $(BUILD).
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+CFLAGS ?= -O2 -g
+SAN_FLAGS ?=
+VERSION := 0.1.0
+
+# -Wno-format-truncation: messages are cut at their buffer on purpose
+WB_CFLAGS := -std=c11 -D_GNU_SOURCE -DWB_VERSION='"$(VERSION)"' -Wall -Wextra -Werror \
+	-Wno-format-truncation -fPIC -fvisibility=hidden -Ishim $(SAN_FLAGS)
+LDLIBS := -ldl -lpthread
+
+# rules + config + the embedded scenario library: pure, shared by the
+# library, the runner, the unit tests and the fuzzer
+CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o)
+# everything but the public symbols: what the unit tests link
+ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o fdstate.o engine.o report.o)
+LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o)
+
+LIB := $(BUILD)/libwouldblock.so
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+# Fragments in mk/ add programs to build (ALL_TARGETS) and test suites to
+# run (TEST_SUITES: commands printing TAP, run by tests/tap-run).
+ALL_TARGETS := $(LIB)
+TEST_SUITES := $(UNIT_BIN)
+
+.PHONY: all test test-unit check-deps clean format
+all: check-build-deps $(LIB) $(BUILD)/.all-extra
+
+-include mk/*.mk
+
+$(BUILD)/.all-extra: $(filter-out $(LIB),$(ALL_TARGETS))
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/embed.o: shim/embed.S conf/wouldblock.conf | $(BUILD)/obj
+	$(CC) -c -DWB_CONF_PATH='"conf/wouldblock.conf"' -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -shared -Wl,-soname,libwouldblock.so -Wl,-z,defs \
+		-o $@ $^ $(LDLIBS)
+
+$(BUILD)/libwbengine.a: $(ENGINE_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libwbengine.a $(wildcard shim/*.h) | $(BUILD)/tests
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libwbengine.a -lcmocka $(LDLIBS)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+# A missing system package stops the build with the command that installs it
+# (or installs it, when WB_AUTO_INSTALL=1 and we are root, as make test does).
+check-build-deps:
+	@tests/deps.sh build
+
+check-test-deps:
+	@tests/deps.sh test
+
+test: check-test-deps all $(UNIT_BIN) $(filter-out $(LIB),$(ALL_TARGETS))
+	@tests/tap-run $(TEST_SUITES)
+
+test-unit: check-test-deps $(UNIT_BIN)
+	@tests/tap-run $(UNIT_BIN)
+
+format:
+	clang-format -i shim/*.c shim/*.h $(wildcard tests/*/*.c tests/*/*.h examples/*/*.c)
+
+clean:
+	rm -rf $(BUILD)

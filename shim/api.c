@@ -1,0 +1,190 @@
+/* api.c - start-up from the environment, fork handling, and the public C
+ * API of wouldblock.h. */
+#include "wouldblock.h"
+
+#include "config.h"
+#include "engine.h"
+#include "real.h"
+#include "report.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WB_EXPORT __attribute__((visibility("default")))
+
+static struct wb_settings settings;
+static struct wb_config config; /* loaded at start-up, or on first use_scenario */
+static bool config_loaded;
+static bool api_paused;
+static char last_error[sizeof(((struct wb_diag *)0)->msg)];
+
+static _Noreturn void die(const struct wb_diag *d)
+{
+        /* before main: nothing of the program has run, nothing to flush */
+        dprintf(2, "wouldblock: %s\n", d->msg);
+        _exit(125);
+}
+
+static const char *base_name(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+        return slash ? slash + 1 : path;
+}
+
+static void apply_pause(void)
+{
+        engine_pause(api_paused || settings.disabled);
+}
+
+static void after_fork_in_child(void)
+{
+        engine_restart_counts();
+        report_restart();
+}
+
+static void write_report_at_exit(void)
+{
+        report_write();
+}
+
+__attribute__((constructor)) static void wouldblock_init(void)
+{
+        struct wb_rule rules[WB_MAX_RULES];
+        struct wb_diag d;
+        char exe[PATH_MAX];
+        ssize_t n;
+        unsigned n_rules;
+        int saved = errno;
+
+        real_bind();
+        if (config_settings(&settings, &d) || report_init(&settings, &d) ||
+            config_resolve(&settings, &config, rules, &n_rules, &d))
+                die(&d);
+        config_loaded = settings.config || settings.scenarios;
+
+        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        engine_set_process_names(base_name(program_invocation_name), base_name(exe));
+        if (engine_install(rules, n_rules, settings.seed)) {
+                snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
+                die(&d);
+        }
+        apply_pause();
+        pthread_atfork(NULL, NULL, after_fork_in_child);
+        atexit(write_report_at_exit);
+        errno = saved;
+}
+
+/* _exit skips atexit: write the report here too (forked children and
+ * os._exit end this way). A vfork child shares our memory and must not
+ * touch it; report_write tells by the pid. */
+WB_EXPORT _Noreturn void _exit(int status)
+{
+        report_write();
+        for (;;)
+                syscall(SYS_exit_group, status);
+}
+WB_EXPORT _Noreturn void _Exit(int status)
+{
+        _exit(status);
+}
+
+/* ---- the C API ---- */
+
+static int api_fail(const struct wb_diag *d)
+{
+        snprintf(last_error, sizeof last_error, "%s", d->msg);
+        return -1;
+}
+
+static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
+{
+        struct wb_diag d;
+        if (engine_install(rules, n, settings.seed)) {
+                snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
+                return api_fail(&d);
+        }
+        report_set_scenarios(scenarios);
+        last_error[0] = '\0';
+        return 0;
+}
+
+WB_EXPORT int wouldblock_set_rules(const char *text)
+{
+        struct wb_rule rules[WB_MAX_RULES];
+        struct wb_diag d;
+        unsigned n = 0;
+
+        if (text && rule_parse_list(text, "api", rules, &n, WB_MAX_RULES, &d))
+                return api_fail(&d);
+        return install(rules, n, "");
+}
+
+WB_EXPORT int wouldblock_use_scenario(const char *name)
+{
+        struct wb_rule rules[WB_MAX_RULES];
+        struct wb_diag d;
+        unsigned n = 0;
+
+        if (!name) {
+                snprintf(d.msg, sizeof d.msg, "wouldblock_use_scenario: no name");
+                return api_fail(&d);
+        }
+        if (!config_loaded) {
+                if (config_load(settings.config, &config, &d))
+                        return api_fail(&d);
+                config_loaded = true;
+        }
+        if (config_add_scenario(&config, name, strlen(name), "wouldblock_use_scenario:", 1, rules,
+                                &n, WB_MAX_RULES, &d))
+                return api_fail(&d);
+        return install(rules, n, name);
+}
+
+WB_EXPORT void wouldblock_pause(void)
+{
+        api_paused = true;
+        apply_pause();
+}
+
+WB_EXPORT void wouldblock_resume(void)
+{
+        api_paused = false;
+        apply_pause();
+}
+
+WB_EXPORT unsigned long wouldblock_injected(const char *call)
+{
+        static const struct {
+                const char *name;
+                uint32_t mask;
+        } groups[] = {{"all", WB_GROUP_ALL},
+                      {"input", WB_GROUP_INPUT},
+                      {"output", WB_GROUP_OUTPUT},
+                      {"accept", WB_GROUP_ACCEPT}};
+        uint32_t mask = 0;
+        unsigned long sum = 0;
+        int c;
+
+        if (!call)
+                return (unsigned long)report_injected(-1);
+        for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+                if (strcmp(call, groups[g].name) == 0)
+                        mask = groups[g].mask;
+        if (!mask && (c = rule_call_by_name(call, strlen(call))) >= 0)
+                mask = WB_CALL_BIT(c);
+        for (c = 0; c < WB_CALL_COUNT; c++)
+                if (mask & WB_CALL_BIT(c))
+                        sum += (unsigned long)report_injected(c);
+        return sum;
+}
+
+WB_EXPORT const char *wouldblock_last_error(void)
+{
+        return last_error;
+}

@@ -1,0 +1,69 @@
+/* config.h - scenario files and the WOULDBLOCK_* environment.
+ *
+ * Turns a config file's text plus the environment into a flat list of rules.
+ * Used by the library's constructor, by the C API and by the runner, so that
+ * an error is reported with the same FILE:LINE:COL wherever it is found.
+ * Allocates (it runs at start-up, never on the hot path).
+ */
+#ifndef WB_CONFIG_H
+#define WB_CONFIG_H
+
+#include "rules.h"
+
+struct wb_scenario {
+        char name[WB_NAME_MAX];
+        char description[WB_TEXT_MAX];
+        unsigned line;                /* where [name] stands */
+        unsigned first_rule, n_rules; /* into wb_config.rules */
+};
+
+struct wb_config {
+        char path[512]; /* as shown in messages */
+        struct wb_scenario scenarios[WB_MAX_SCENARIOS];
+        unsigned n_scenarios;
+        struct wb_rule *rules; /* malloc'd, n_rules entries */
+        unsigned n_rules;
+};
+
+/* The scenario library compiled into the binary (conf/wouldblock.conf). */
+extern const char wb_embedded_conf[];
+extern const unsigned wb_embedded_conf_size;
+#define WB_EMBEDDED_NAME "wouldblock.conf"
+
+/* Parse a scenario file's text. name is used in messages. 0 / -1. */
+int config_parse(const char *name, const char *text, size_t len, struct wb_config *cfg,
+                 struct wb_diag *diag);
+/* Read and parse a file (path NULL: the embedded library). 0 / -1. */
+int config_load(const char *path, struct wb_config *cfg, struct wb_diag *diag);
+void config_free(struct wb_config *cfg);
+
+const struct wb_scenario *config_find(const struct wb_config *cfg, const char *name, size_t len);
+
+/* Append the rules of scenario name to rules[*n]. On an unknown name the
+ * message names it and lists the file's scenarios; where/col locate it. */
+int config_add_scenario(const struct wb_config *cfg, const char *name, size_t len,
+                        const char *where, unsigned col, struct wb_rule *rules, unsigned *n,
+                        unsigned max, struct wb_diag *diag);
+
+/* What the environment asks for. Strings point into the environment. */
+struct wb_settings {
+        const char *config;    /* WOULDBLOCK_CONFIG or NULL */
+        const char *scenarios; /* WOULDBLOCK_SCENARIO or NULL */
+        const char *rules;     /* WOULDBLOCK_RULES or NULL */
+        uint64_t seed;         /* WOULDBLOCK_SEED, default 1 */
+        const char *log;       /* WOULDBLOCK_LOG or NULL */
+        const char *report;    /* WOULDBLOCK_REPORT or NULL */
+        bool disabled;         /* WOULDBLOCK_DISABLE=1 */
+        uint64_t spin_limit;   /* WOULDBLOCK_SPIN_LIMIT, default 1000 */
+};
+
+/* Read the variables (getenv: the library calls it from its constructor). */
+int config_settings(struct wb_settings *s, struct wb_diag *diag);
+
+/* Everything the environment selects: the config file (loaded when named or
+ * when a scenario needs it; cfg left empty otherwise), the scenarios' rules,
+ * then WOULDBLOCK_RULES. rules must hold WB_MAX_RULES. 0 / -1. */
+int config_resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb_rule *rules,
+                   unsigned *n, struct wb_diag *diag);
+
+#endif

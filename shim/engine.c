@@ -1,0 +1,338 @@
+/* engine.c - the decision engine (see engine.h). */
+#include "engine.h"
+
+#include "fdstate.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* A packed counter: the fd generation it belongs to in the top 24 bits,
+ * the value below. A word whose generation is stale reads as zero. */
+#define TAG_SHIFT 40
+#define VALUE_MASK ((1ull << TAG_SHIFT) - 1)
+
+/* flags word of a slot: generation | ready epoch << 8 | bits */
+#define FLAG_DEFERRED 1u /* an output EAGAIN waits for bytes in flight */
+#define FLAG_UNTIL 2u    /* until=poll: failing until the fd is reported ready */
+
+struct slot {
+        _Atomic uint64_t calls;
+        _Atomic uint64_t injected;
+        _Atomic uint64_t flags;
+};
+
+struct rule_rt {
+        struct wb_rule rule;
+        bool inert; /* process= names another program */
+        uint64_t prob_threshold;
+        bool prob_always;
+        _Atomic uint64_t counted, injected;         /* totals, for the report */
+        _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
+};
+
+struct ruleset {
+        unsigned n;
+        uint32_t armed;
+        uint64_t seed;
+        size_t bytes;       /* of this mapping, slots included */
+        struct slot *slots; /* n * WB_FD_MAX, zero pages until touched */
+        struct rule_rt r[];
+};
+
+_Atomic uint32_t wb_engine_armed;
+static _Atomic(struct ruleset *) active;
+static _Atomic bool paused;
+static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
+
+static uint64_t mix64(uint64_t z)
+{
+        z += 0x9e3779b97f4a7c15ull;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+}
+
+static uint64_t prob_hash(uint64_t seed, unsigned rule, int64_t scope, uint64_t n)
+{
+        return mix64(mix64(mix64(mix64(seed) ^ rule) ^ (uint64_t)scope) ^ n);
+}
+
+static uint64_t prob_threshold(double p, bool *always)
+{
+        *always = p >= 1.0;
+        return *always ? UINT64_MAX : (uint64_t)(p * 18446744073709551616.0);
+}
+
+bool engine_prob_fires(double prob, uint64_t seed, unsigned rule, int64_t scope, uint64_t n)
+{
+        bool always;
+        uint64_t thr = prob_threshold(prob, &always);
+        return always || prob_hash(seed, rule, scope, n) < thr;
+}
+
+void engine_set_process_names(const char *argv0, const char *exe)
+{
+        snprintf(process_argv0, sizeof process_argv0, "%s", argv0 ? argv0 : "");
+        snprintf(process_exe, sizeof process_exe, "%s", exe ? exe : "");
+}
+
+int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
+{
+        size_t head = sizeof(struct ruleset) + n * sizeof(struct rule_rt);
+        size_t slots = (size_t)n * WB_FD_MAX * sizeof(struct slot);
+        size_t page = 4096, bytes;
+        struct ruleset *rs, *old;
+
+        head = (head + page - 1) & ~(page - 1);
+        bytes = head + slots;
+        /* mmap, not malloc: this also runs in a forked child of a threaded
+         * parent, where malloc's locks may be held by threads that are gone. */
+        rs = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                  -1, 0);
+        if (rs == MAP_FAILED)
+                return -1;
+        rs->n = n;
+        rs->seed = seed;
+        rs->bytes = bytes;
+        rs->slots = (struct slot *)((char *)rs + head);
+        for (unsigned i = 0; i < n; i++) {
+                struct rule_rt *rt = &rs->r[i];
+                rt->rule = rules[i];
+                rt->inert = rules[i].process[0] && strcmp(rules[i].process, process_argv0) != 0 &&
+                            strcmp(rules[i].process, process_exe) != 0;
+                if (rules[i].has_prob)
+                        rt->prob_threshold = prob_threshold(rules[i].prob, &rt->prob_always);
+                if (!rt->inert)
+                        rs->armed |= rules[i].calls;
+        }
+        old = atomic_exchange_explicit(&active, rs, memory_order_acq_rel);
+        atomic_store_explicit(&wb_engine_armed, rs->armed, memory_order_release);
+        /* The old set is never unmapped: a thread may still be deciding with
+         * it. Rule swaps are rare (tests), and its slots are mostly untouched
+         * zero pages. */
+        (void)old;
+        return 0;
+}
+
+void engine_pause(bool p)
+{
+        atomic_store_explicit(&paused, p, memory_order_release);
+}
+
+unsigned engine_rule_count(void)
+{
+        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+        return rs ? rs->n : 0;
+}
+
+const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injected)
+{
+        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+        if (!rs || i >= rs->n)
+                return NULL;
+        *counted = atomic_load_explicit(&rs->r[i].counted, memory_order_relaxed);
+        *injected = atomic_load_explicit(&rs->r[i].injected, memory_order_relaxed);
+        return &rs->r[i].rule;
+}
+
+uint64_t engine_seed(void)
+{
+        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+        return rs ? rs->seed : 1;
+}
+
+void engine_restart_counts(void)
+{
+        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+        struct wb_rule rules[WB_MAX_RULES];
+
+        if (!rs)
+                return;
+        for (unsigned i = 0; i < rs->n; i++)
+                rules[i] = rs->r[i].rule;
+        engine_install(rules, rs->n, rs->seed);
+}
+
+/* ---- tagged counters ---- */
+
+static uint64_t tagged_value(uint64_t w, uint32_t gen)
+{
+        return (uint32_t)(w >> TAG_SHIFT) == gen ? (w & VALUE_MASK) : 0;
+}
+
+static uint64_t tagged_bump(_Atomic uint64_t *w, uint32_t gen)
+{
+        uint64_t old = atomic_load_explicit(w, memory_order_relaxed), nw;
+        do
+                nw = (uint64_t)gen << TAG_SHIFT | ((tagged_value(old, gen) + 1) & VALUE_MASK);
+        while (!atomic_compare_exchange_weak_explicit(w, &old, nw, memory_order_relaxed,
+                                                      memory_order_relaxed));
+        return nw & VALUE_MASK;
+}
+
+static unsigned flags_bits(uint64_t w, uint32_t gen)
+{
+        return (uint32_t)(w >> TAG_SHIFT) == gen ? (unsigned)(w & 0xff) : 0;
+}
+
+static uint32_t flags_epoch(uint64_t w)
+{
+        return (uint32_t)((w >> 8) & 0xffffffffu);
+}
+
+/* Set and clear flag bits of this generation; epoch replaces the stored one
+ * when FLAG_UNTIL is set. */
+static void flags_update(_Atomic uint64_t *w, uint32_t gen, unsigned set, unsigned clear,
+                         uint32_t epoch)
+{
+        uint64_t old = atomic_load_explicit(w, memory_order_relaxed), nw;
+        do {
+                unsigned bits = (flags_bits(old, gen) | set) & ~clear;
+                uint32_t e = (set & FLAG_UNTIL) ? epoch : flags_epoch(old);
+                nw = (uint64_t)gen << TAG_SHIFT | (uint64_t)e << 8 | bits;
+        } while (!atomic_compare_exchange_weak_explicit(w, &old, nw, memory_order_relaxed,
+                                                        memory_order_relaxed));
+}
+
+/* ---- deciding ---- */
+
+static unsigned addr_port(const struct sockaddr *sa)
+{
+        if (!sa)
+                return 0;
+        if (sa->sa_family == AF_INET)
+                return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        if (sa->sa_family == AF_INET6)
+                return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        return 0;
+}
+
+/* Would a real EAGAIN on this output call be possible now? On pipes and
+ * unix sockets only while the reader has bytes to take (SPEC §4). */
+static bool output_eagain_faithful(const struct wb_callinfo *c, const struct wb_fdfacts *f)
+{
+        bool watched =
+            f->type == WB_TYPE_PIPE || (f->type == WB_TYPE_SOCKET && f->family == WB_FAMILY_UNIX);
+        return !watched || fd_state_in_flight(c->fd, f->type) > 0;
+}
+
+static bool is_mmsg(enum wb_call call)
+{
+        return call == WB_RECVMMSG || call == WB_SENDMMSG;
+}
+
+enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
+{
+        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+        const uint32_t bit = WB_CALL_BIT(c->call);
+        enum wb_verdict verdict = WB_PASS;
+        struct wb_fdfacts f;
+        int nonblocking = -1;
+        bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
+
+        if (!rs || !(rs->armed & bit))
+                return WB_PASS;
+        fd_state_get(c->fd, &f);
+
+        for (unsigned i = 0; i < rs->n; i++) {
+                struct rule_rt *rt = &rs->r[i];
+                const struct wb_rule *r = &rt->rule;
+                struct slot *s = NULL;
+                uint64_t n, done;
+                unsigned fl = 0;
+                bool forced = false;
+
+                /* filters */
+                if (!(r->calls & bit) || rt->inert)
+                        continue;
+                if ((r->fd >= 0 && r->fd != c->fd) || !(r->types & f.type) ||
+                    (r->families && !(r->families & f.family)))
+                        continue;
+                if (r->port >= 0 && (unsigned)r->port != (c->addr ? addr_port(c->addr) : f.port))
+                        continue;
+                if (!r->blocking_any && !(c->flags & MSG_DONTWAIT)) {
+                        if (nonblocking < 0)
+                                nonblocking = fd_state_nonblocking(c->fd);
+                        if (!nonblocking)
+                                continue;
+                }
+                if (f.tracked)
+                        s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
+                else if (!r->per_process)
+                        continue; /* beyond the table: no per-fd scope to count in */
+
+                /* count */
+                if (r->per_process) {
+                        n = atomic_fetch_add_explicit(&rt->proc_calls, 1, memory_order_relaxed) + 1;
+                        done = atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
+                } else {
+                        n = tagged_bump(&s->calls, f.gen);
+                        done = tagged_value(
+                            atomic_load_explicit(&s->injected, memory_order_relaxed), f.gen);
+                }
+                atomic_fetch_add_explicit(&rt->counted, 1, memory_order_relaxed);
+                if (verdict != WB_PASS || hold)
+                        continue; /* decided already: the later rules only count */
+
+                /* trigger */
+                if (s) {
+                        uint64_t w = atomic_load_explicit(&s->flags, memory_order_relaxed);
+                        fl = flags_bits(w, f.gen);
+                        if ((fl & FLAG_UNTIL) && flags_epoch(w) == fd_state_ready_epoch(c->fd))
+                                forced = true;
+                }
+                if (!forced) {
+                        if (r->max && done >= r->max)
+                                continue;
+                        if (!(fl & FLAG_DEFERRED)) {
+                                if (r->n_when && !rule_when_matches(r, n))
+                                        continue;
+                                if (r->has_prob && !rt->prob_always &&
+                                    prob_hash(rs->seed, i, r->per_process ? -1 : c->fd, n) >=
+                                        rt->prob_threshold)
+                                        continue;
+                        }
+                }
+
+                /* what firing means for this call */
+                if (r->action == WB_ACT_SHORT) {
+                        bool stream = f.type != WB_TYPE_SOCKET || f.sotype == SOCK_STREAM;
+                        /* a datagram is never cut (its tail would be lost); the
+                         * mmsg calls are shortened by whole messages instead */
+                        if (is_mmsg(c->call) ? c->len <= 1 && !stream
+                                             : !stream || c->len <= r->short_n)
+                                continue;
+                        d->verdict = WB_SHORT;
+                        d->limit = (size_t)r->short_n;
+                } else {
+                        d->err = rule_errno(r, c->call, f.family);
+                        if (d->err == EAGAIN && (bit & WB_GROUP_OUTPUT) && !r->inflight_any &&
+                            !output_eagain_faithful(c, &f)) {
+                                if (s && !(fl & FLAG_DEFERRED))
+                                        flags_update(&s->flags, f.gen, FLAG_DEFERRED, 0, 0);
+                                continue; /* deferred: the next rules are asked */
+                        }
+                        d->verdict = WB_FAIL;
+                }
+
+                /* inject */
+                if (s && (fl & FLAG_DEFERRED))
+                        flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
+                if (s && r->until_poll && !forced)
+                        flags_update(&s->flags, f.gen, FLAG_UNTIL, 0, fd_state_ready_epoch(c->fd));
+                if (r->per_process)
+                        atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
+                else
+                        tagged_bump(&s->injected, f.gen);
+                atomic_fetch_add_explicit(&rt->injected, 1, memory_order_relaxed);
+                d->rule = r;
+                d->callno = n;
+                d->family = f.family;
+                d->sotype = f.sotype;
+                verdict = d->verdict;
+        }
+        return verdict;
+}

@@ -1,0 +1,68 @@
+/* engine.h - decide: does this call on this fd fire, and what is done.
+ *
+ * The active rule set is immutable once published; engine_install builds a
+ * new one and swaps a pointer, so a wrapped call running in another thread
+ * keeps a consistent view. Counters live beside the set, keyed by (rule, fd,
+ * fd generation), so a reused fd number counts from 1 again.
+ */
+#ifndef WB_ENGINE_H
+#define WB_ENGINE_H
+
+#include "rules.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct wb_callinfo {
+        enum wb_call call;
+        int fd;
+        size_t len;                  /* bytes asked for; messages for the mmsg calls */
+        int flags;                   /* MSG_* of socket calls */
+        const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
+};
+
+enum wb_verdict {
+        WB_PASS,  /* call the real function unchanged */
+        WB_FAIL,  /* return -1 with decision.err, doing nothing */
+        WB_SHORT, /* call the real function with at most decision.limit bytes */
+};
+
+struct wb_decision {
+        enum wb_verdict verdict;
+        int err;
+        size_t limit;
+        const struct wb_rule *rule; /* that fired */
+        uint64_t callno;            /* its call number in its scope */
+        unsigned family;            /* WB_FAMILY_* of the fd */
+        int sotype;                 /* SOCK_* of the fd, 0 if not a socket */
+};
+
+/* Calls that some active rule names: the wrappers' one-branch fast path. */
+extern _Atomic uint32_t wb_engine_armed;
+
+/* Names rules with process= are matched against (argv[0] and exe basenames). */
+void engine_set_process_names(const char *argv0, const char *exe);
+
+/* Build and publish a rule set (replacing the active one). 0 / -1 (ENOMEM). */
+int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed);
+
+/* Decide for one call; d is filled for WB_FAIL and WB_SHORT. */
+enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d);
+
+/* Stop injecting but keep counting (wouldblock_pause, WOULDBLOCK_DISABLE). */
+void engine_pause(bool paused);
+
+/* The active rules and their totals, for the report. */
+unsigned engine_rule_count(void);
+const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injected);
+uint64_t engine_seed(void);
+
+/* In a forked child: same rules, counters from zero (each process counts on
+ * its own). Uses mmap only, so it is safe after fork in a threaded parent. */
+void engine_restart_counts(void);
+
+/* The deterministic prob= function, exposed for the unit tests. */
+bool engine_prob_fires(double prob, uint64_t seed, unsigned rule, int64_t scope, uint64_t n);
+
+#endif

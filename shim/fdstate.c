@@ -1,0 +1,225 @@
+/* fdstate.c - per-fd facts in one atomic word per fd (see fdstate.h). */
+#include "fdstate.h"
+
+#include "real.h"
+#include "rules.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+
+/* word layout */
+#define F_PORT_SHIFT 0    /* 16 bits */
+#define F_TYPE_SHIFT 16   /* 5 bits */
+#define F_FAMILY_SHIFT 21 /* 3 bits */
+#define F_SOTYPE_SHIFT 24 /* 4 bits */
+#define F_VALID (1ull << 32)
+#define F_GEN_SHIFT 40 /* 24 bits */
+#define F_FACTS_MASK ((1ull << 28) - 1)
+
+static _Atomic uint64_t fd_words[WB_FD_MAX];
+static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
+static _Atomic uint32_t fd_spin[WB_FD_MAX];
+
+static bool tracked(int fd)
+{
+        return fd >= 0 && fd < WB_FD_MAX;
+}
+
+static unsigned family_bit(int family)
+{
+        switch (family) {
+        case AF_UNIX:
+                return WB_FAMILY_UNIX;
+        case AF_INET:
+                return WB_FAMILY_INET;
+        case AF_INET6:
+                return WB_FAMILY_INET6;
+        default:
+                return 0;
+        }
+}
+
+static unsigned sockaddr_port(const struct sockaddr_storage *ss)
+{
+        if (ss->ss_family == AF_INET)
+                return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+        if (ss->ss_family == AF_INET6)
+                return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+        return 0;
+}
+
+/* Ask the kernel what fd is. Returns the facts bits, or 0 when fd is not
+ * open (nothing to cache). errno is the caller's business to keep. */
+static uint64_t probe(int fd)
+{
+        struct stat st;
+        unsigned type, family = 0, port = 0;
+        int sotype = 0;
+
+        if (fstat(fd, &st) != 0)
+                return 0;
+        if (S_ISSOCK(st.st_mode)) {
+                struct sockaddr_storage ss;
+                socklen_t len = sizeof ss;
+                socklen_t optlen = sizeof sotype;
+
+                type = WB_TYPE_SOCKET;
+                if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+                        family = family_bit(ss.ss_family);
+                if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &sotype, &optlen) != 0)
+                        sotype = 0;
+                len = sizeof ss;
+                if ((family & (WB_FAMILY_INET | WB_FAMILY_INET6)) &&
+                    getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+                        port = sockaddr_port(&ss);
+        } else if (S_ISFIFO(st.st_mode)) {
+                type = WB_TYPE_PIPE;
+        } else if (S_ISREG(st.st_mode)) {
+                type = WB_TYPE_FILE;
+        } else if (S_ISCHR(st.st_mode)) {
+                struct termios t;
+                type = real_ioctl(fd, TCGETS, &t) == 0 ? WB_TYPE_TTY : WB_TYPE_OTHER;
+        } else {
+                type = WB_TYPE_OTHER;
+        }
+        return F_VALID | (uint64_t)port << F_PORT_SHIFT | (uint64_t)type << F_TYPE_SHIFT |
+               (uint64_t)family << F_FAMILY_SHIFT | (uint64_t)(sotype & 15) << F_SOTYPE_SHIFT;
+}
+
+static void unpack(uint64_t w, struct wb_fdfacts *out)
+{
+        out->port = (w >> F_PORT_SHIFT) & 0xffff;
+        out->type = (w >> F_TYPE_SHIFT) & 0x1f;
+        out->family = (w >> F_FAMILY_SHIFT) & 0x7;
+        out->sotype = (w >> F_SOTYPE_SHIFT) & 0xf;
+        out->gen = (uint32_t)(w >> F_GEN_SHIFT) & WB_GEN_MASK;
+}
+
+void fd_state_get(int fd, struct wb_fdfacts *out)
+{
+        int saved = errno;
+        uint64_t w, facts;
+
+        if (!tracked(fd)) {
+                unpack(probe(fd), out);
+                out->tracked = false;
+                errno = saved;
+                return;
+        }
+        out->tracked = true;
+        w = atomic_load_explicit(&fd_words[fd], memory_order_acquire);
+        if (w & F_VALID) {
+                unpack(w, out);
+                return;
+        }
+        facts = probe(fd);
+        errno = saved;
+        /* Publish unless the number was closed meanwhile (the generation moved
+         * on); either way answer with what was probed for this call. */
+        if (facts) {
+                uint64_t nw = (w & ~(F_FACTS_MASK | F_VALID)) | facts;
+                atomic_compare_exchange_strong_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
+                                                        memory_order_acquire);
+                unpack(nw, out);
+                return;
+        }
+        unpack(w, out);
+        out->type = WB_TYPE_OTHER;
+}
+
+bool fd_state_nonblocking(int fd)
+{
+        int saved = errno;
+        long fl = real_fcntl(fd, F_GETFL, 0);
+
+        errno = saved;
+        return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+void fd_state_forget(int fd)
+{
+        uint64_t w, nw;
+
+        if (!tracked(fd))
+                return;
+        w = atomic_load_explicit(&fd_words[fd], memory_order_relaxed);
+        do {
+                uint64_t gen = ((w >> F_GEN_SHIFT) + 1) & WB_GEN_MASK;
+                nw = gen << F_GEN_SHIFT;
+        } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
+                                                        memory_order_relaxed));
+        atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+}
+
+void fd_state_forget_range(unsigned lo, unsigned hi)
+{
+        for (unsigned fd = lo; fd <= hi && fd < WB_FD_MAX; fd++)
+                if (atomic_load_explicit(&fd_words[fd], memory_order_relaxed) & F_VALID)
+                        fd_state_forget((int)fd);
+                else
+                        atomic_fetch_add_explicit(&fd_words[fd], 1ull << F_GEN_SHIFT,
+                                                  memory_order_relaxed);
+}
+
+void fd_state_set_port(int fd, unsigned port)
+{
+        uint64_t w, nw;
+
+        if (!tracked(fd))
+                return;
+        w = atomic_load_explicit(&fd_words[fd], memory_order_relaxed);
+        do {
+                if (!(w & F_VALID))
+                        return; /* probed on next use, with its peer */
+                nw = (w & ~(0xffffull << F_PORT_SHIFT)) | (uint64_t)(port & 0xffff) << F_PORT_SHIFT;
+        } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
+                                                        memory_order_relaxed));
+}
+
+long fd_state_in_flight(int fd, unsigned type)
+{
+        int saved = errno, n = -1;
+        long r = -1;
+
+        if (type == WB_TYPE_PIPE)
+                r = real_ioctl(fd, FIONREAD, &n);
+        else if (type == WB_TYPE_SOCKET)
+                r = real_ioctl(fd, SIOCOUTQ, &n);
+        errno = saved;
+        return r == 0 ? n : -1;
+}
+
+uint32_t fd_state_ready_epoch(int fd)
+{
+        return tracked(fd) ? atomic_load_explicit(&fd_ready_epoch[fd], memory_order_acquire) : 0;
+}
+
+void fd_state_note_wait(int fd, bool ready)
+{
+        if (!tracked(fd))
+                return;
+        atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+        if (ready)
+                atomic_fetch_add_explicit(&fd_ready_epoch[fd], 1, memory_order_release);
+}
+
+uint32_t fd_state_spin_bump(int fd)
+{
+        if (!tracked(fd))
+                return 0;
+        return atomic_fetch_add_explicit(&fd_spin[fd], 1, memory_order_relaxed) + 1;
+}
+
+void fd_state_reset_spin(void)
+{
+        for (int fd = 0; fd < WB_FD_MAX; fd++)
+                if (atomic_load_explicit(&fd_spin[fd], memory_order_relaxed))
+                        atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+}

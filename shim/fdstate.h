@@ -1,0 +1,58 @@
+/* fdstate.h - per-fd facts, lock-free.
+ *
+ * One 64-bit word per fd number holds what the decision engine asks of an
+ * fd (type, socket family, peer port) plus a generation that changes every
+ * time the number is closed or replaced, so counters keyed by (fd, gen)
+ * restart when a number is reused. Facts are probed once per open file
+ * (fstat, getsockname, getpeername: all async-signal-safe syscalls) and
+ * published with a compare-and-swap; readers never block.
+ */
+#ifndef WB_FDSTATE_H
+#define WB_FDSTATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* fds at or above this are probed on every call and not counted per fd */
+#define WB_FD_MAX 65536
+#define WB_GEN_MASK 0xffffffu /* generations are 24 bits */
+
+struct wb_fdfacts {
+        unsigned type;   /* WB_TYPE_* (one bit) */
+        unsigned family; /* WB_FAMILY_* (one bit), 0 if not a socket or another family */
+        int sotype;      /* SOCK_STREAM, SOCK_DGRAM, ...; 0 if not a socket */
+        unsigned port;   /* peer port, 0 if unknown / unconnected */
+        uint32_t gen;    /* generation of this fd number */
+        bool tracked;    /* fd < WB_FD_MAX */
+};
+
+/* Facts about fd (probed now if not known). */
+void fd_state_get(int fd, struct wb_fdfacts *out);
+
+/* Is the fd in O_NONBLOCK mode? (a real F_GETFL) */
+bool fd_state_nonblocking(int fd);
+
+/* The fd number was closed or replaced: forget its facts, new generation. */
+void fd_state_forget(int fd);
+void fd_state_forget_range(unsigned lo, unsigned hi);
+
+/* The socket now has a peer on this port (after connect). */
+void fd_state_set_port(int fd, unsigned port);
+
+/* Bytes written to fd that its reader has not taken yet: FIONREAD on a
+ * pipe, SIOCOUTQ on a unix socket. -1 when it cannot be told. */
+long fd_state_in_flight(int fd, unsigned type);
+
+/* Readiness bookkeeping, one epoch each per fd. A wait that covered the
+ * fd bumps "waited"; a wait that reported it ready also bumps "ready". */
+uint32_t fd_state_ready_epoch(int fd);
+void fd_state_note_wait(int fd, bool ready);
+
+/* Would-block results on fd since the program last waited for it; bumps and
+ * returns the run length. */
+uint32_t fd_state_spin_bump(int fd);
+
+/* After fork in the child: counters of this process start again. */
+void fd_state_reset_spin(void);
+
+#endif

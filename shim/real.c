@@ -1,0 +1,25 @@
+/* real.c - binds the real libc functions once (see real.h). */
+#include "real.h"
+
+#include <dlfcn.h>
+
+struct wb_real_table wb_real;
+_Atomic int wb_real_state;
+
+bool real_bind(void)
+{
+        int expected = 0;
+
+        if (!atomic_compare_exchange_strong_explicit(&wb_real_state, &expected, 1,
+                                                     memory_order_acq_rel, memory_order_acquire))
+                return expected == 2; /* bound already, or a bind is under way */
+
+                /* dlsym may call malloc, and a malloc may call a wrapped function:
+                 * such calls see state 1 and take the syscall fallback. */
+#define WB_REAL_BIND(ret, name, params, args, fallback)                                            \
+        *(void **)&wb_real.name = dlsym(RTLD_NEXT, #name);
+        WB_REAL_FUNCS(WB_REAL_BIND)
+#undef WB_REAL_BIND
+        atomic_store_explicit(&wb_real_state, 2, memory_order_release);
+        return true;
+}

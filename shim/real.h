@@ -1,0 +1,122 @@
+/* real.h - the real libc functions, bound once with dlsym(RTLD_NEXT).
+ *
+ * real_foo() calls the next definition of foo in the lookup order. It works
+ * before the library's constructor ran, and while dlsym itself is running
+ * (dlsym may call back into a wrapped function, and another thread may be
+ * binding): until the table is bound, or when the next object has no such
+ * symbol, the call goes straight to the kernel with syscall(2), which sets
+ * errno exactly as the libc function would.
+ */
+#ifndef WB_REAL_H
+#define WB_REAL_H
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* glibc's sockaddr argument types are a transparent union under _GNU_SOURCE. */
+#if defined(__USE_GNU) && !defined(__cplusplus)
+#define WB_SOCKADDR_PTR(a) ((a).__sockaddr__)
+#else
+#define WB_SOCKADDR_PTR(a) (a)
+#endif
+
+/* X(return type, name, (parameters), (arguments), fallback expression).
+ * Every function the library calls on the program's behalf. */
+#define WB_REAL_FUNCS(X)                                                                           \
+        X(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n),                              \
+          syscall(SYS_read, fd, buf, n))                                                           \
+        X(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt),              \
+          syscall(SYS_readv, fd, iov, cnt))                                                        \
+        X(ssize_t, recv, (int fd, void *buf, size_t n, int fl), (fd, buf, n, fl),                  \
+          syscall(SYS_recvfrom, fd, buf, n, fl, NULL, NULL))                                       \
+        X(ssize_t, recvfrom,                                                                       \
+          (int fd, void *buf, size_t n, int fl, __SOCKADDR_ARG sa, socklen_t *salen),              \
+          (fd, buf, n, fl, sa, salen),                                                             \
+          syscall(SYS_recvfrom, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                       \
+        X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl),                       \
+          syscall(SYS_recvmsg, fd, m, fl))                                                         \
+        X(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t),  \
+          (fd, v, n, fl, t), syscall(SYS_recvmmsg, fd, v, n, fl, t))                               \
+        X(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n),                       \
+          syscall(SYS_write, fd, buf, n))                                                          \
+        X(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt),             \
+          syscall(SYS_writev, fd, iov, cnt))                                                       \
+        X(ssize_t, send, (int fd, const void *buf, size_t n, int fl), (fd, buf, n, fl),            \
+          syscall(SYS_sendto, fd, buf, n, fl, NULL, 0))                                            \
+        X(ssize_t, sendto,                                                                         \
+          (int fd, const void *buf, size_t n, int fl, __CONST_SOCKADDR_ARG sa, socklen_t salen),   \
+          (fd, buf, n, fl, sa, salen),                                                             \
+          syscall(SYS_sendto, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                         \
+        X(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl),                 \
+          syscall(SYS_sendmsg, fd, m, fl))                                                         \
+        X(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl),      \
+          syscall(SYS_sendmmsg, fd, v, n, fl))                                                     \
+        X(int, accept, (int fd, __SOCKADDR_ARG sa, socklen_t *salen), (fd, sa, salen),             \
+          syscall(SYS_accept, fd, WB_SOCKADDR_PTR(sa), salen))                                     \
+        X(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl),                     \
+          (fd, sa, salen, fl), syscall(SYS_accept4, fd, WB_SOCKADDR_PTR(sa), salen, fl))           \
+        X(int, connect, (int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen), (fd, sa, salen),       \
+          syscall(SYS_connect, fd, WB_SOCKADDR_PTR(sa), salen))                                    \
+        X(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen), \
+          syscall(SYS_read, fd, buf, n))                                                           \
+        X(ssize_t, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int fl),               \
+          (fd, buf, n, buflen, fl), syscall(SYS_recvfrom, fd, buf, n, fl, NULL, NULL))             \
+        X(ssize_t, __recvfrom_chk,                                                                 \
+          (int fd, void *buf, size_t n, size_t buflen, int fl, __SOCKADDR_ARG sa,                  \
+           socklen_t *salen),                                                                      \
+          (fd, buf, n, buflen, fl, sa, salen),                                                     \
+          syscall(SYS_recvfrom, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                       \
+        X(int, close, (int fd), (fd), syscall(SYS_close, fd))                                      \
+        X(int, dup2, (int fd, int fd2), (fd, fd2), syscall(SYS_dup2, fd, fd2))                     \
+        X(int, dup3, (int fd, int fd2, int fl), (fd, fd2, fl), syscall(SYS_dup3, fd, fd2, fl))     \
+        X(int, close_range, (unsigned int lo, unsigned int hi, int fl), (lo, hi, fl),              \
+          syscall(SYS_close_range, lo, hi, fl))
+
+#define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*name) params;
+struct wb_real_table {
+        WB_REAL_FUNCS(WB_REAL_MEMBER)
+};
+#undef WB_REAL_MEMBER
+
+/* The table and its state are this module's interface for the inline
+ * trampolines below; only real.c writes them. */
+extern struct wb_real_table wb_real;
+extern _Atomic int wb_real_state; /* 0 unbound, 1 binding, 2 bound */
+
+/* Bind every entry (idempotent, thread-safe). False while a bind is in
+ * progress, i.e. when called from inside dlsym or beside another binder. */
+bool real_bind(void);
+
+#define WB_REAL_TRAMPOLINE(ret, name, params, args, fallback)                                      \
+        static inline ret real_##name params                                                       \
+        {                                                                                          \
+                if ((__builtin_expect(                                                             \
+                         atomic_load_explicit(&wb_real_state, memory_order_acquire) == 2, 1) ||    \
+                     real_bind()) &&                                                               \
+                    wb_real.name)                                                                  \
+                        return wb_real.name args;                                                  \
+                return (ret)(fallback);                                                            \
+        }
+WB_REAL_FUNCS(WB_REAL_TRAMPOLINE)
+#undef WB_REAL_TRAMPOLINE
+
+/* Plain system calls the library makes for itself (probing fds); never
+ * wrapped, so they need no binding. */
+static inline long real_fcntl(int fd, int cmd, long arg)
+{
+        return syscall(SYS_fcntl, fd, cmd, arg);
+}
+static inline long real_ioctl(int fd, unsigned long req, void *arg)
+{
+        return syscall(SYS_ioctl, fd, req, arg);
+}
+
+#endif

@@ -1,0 +1,44 @@
+/* report.h - log lines and the JSON report (SPEC §5).
+ *
+ * Everything here that runs during a wrapped call is async-signal-safe: it
+ * formats into a stack buffer and writes with one write(2). Counters are
+ * relaxed atomics.
+ */
+#ifndef WB_REPORT_H
+#define WB_REPORT_H
+
+#include "config.h"
+#include "engine.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Set up from the environment: open the log, remember the report path and
+ * the scenario names. Called once by the constructor. 0 / -1 (diag set). */
+int report_init(const struct wb_settings *s, struct wb_diag *d);
+
+/* Count a call (seen), and whether it was injected. */
+void report_call(enum wb_call call, bool injected);
+
+/* One log line for an injection; ret is what the program got back. */
+void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret);
+
+/* A would-block result (injected or real) on fd: extends its spin. */
+void report_would_block(int fd, enum wb_call call);
+
+/* Injections so far (call < 0: all calls). */
+uint64_t report_injected(int call);
+
+/* Write the JSON report now, once per process (exit, _exit). */
+void report_write(void);
+
+/* The scenario names the report lists (comma-separated). */
+void report_set_scenarios(const char *list);
+
+/* In a forked child: counters from zero, log reopened for its own pid. */
+void report_restart(void);
+
+/* A line to the log (or nowhere if none), prefixed "wouldblock[PID]: ". */
+void report_log_text(const char *text);
+
+#endif

@@ -1,0 +1,36 @@
+/* wouldblock.h - control libwouldblock from inside a test (SPEC §7).
+ *
+ * Link with -lwouldblock or run under LD_PRELOAD=libwouldblock.so. Rules use
+ * the scenario language of wouldblock.conf(5), ';'-separated.
+ */
+#ifndef WOULDBLOCK_H
+#define WOULDBLOCK_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Replace the active rules (NULL or "": none). 0, or -1 with the reason in
+ * wouldblock_last_error(); the active rules are unchanged on error. */
+int wouldblock_set_rules(const char *rules);
+
+/* Replace the active rules with a scenario of the loaded config
+ * (WOULDBLOCK_CONFIG, or the built-in library). 0 or -1. */
+int wouldblock_use_scenario(const char *name);
+
+/* Stop injecting, keep counting; and start again. */
+void wouldblock_pause(void);
+void wouldblock_resume(void);
+
+/* Injections so far in this process: by one call ("recv"), a group
+ * ("input", "output", "accept", "all"), or all calls (NULL). */
+unsigned long wouldblock_injected(const char *call);
+
+/* The message of the last failed call above, "" if none. */
+const char *wouldblock_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

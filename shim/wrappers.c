@@ -1,0 +1,327 @@
+/* wrappers.c - the interposed public symbols, one short function each.
+ *
+ * Each wrapper: a call no active rule names goes straight to the real
+ * function (one branch); otherwise the engine decides, and the wrapper fails
+ * the call without touching the fd, calls it with a smaller length, or passes
+ * it through. Nothing here locks or allocates: programs call write(2) from
+ * signal handlers.
+ */
+#include "engine.h"
+#include "fdstate.h"
+#include "real.h"
+#include "report.h"
+
+#include <errno.h>
+#include <linux/close_range.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <string.h>
+
+#define WB_EXPORT __attribute__((visibility("default")))
+#define IOV_CUT_MAX 64 /* iovecs kept when cutting a vectored call short */
+
+static inline bool armed(enum wb_call call)
+{
+        return atomic_load_explicit(&wb_engine_armed, memory_order_relaxed) & WB_CALL_BIT(call);
+}
+
+/* After the real call: count it, log a short injection, note a would-block
+ * result for spin detection. errno is the real call's and stays so. */
+static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+{
+        int saved = errno;
+
+        report_call(c->call, d != NULL);
+        if (d)
+                report_injection(c, d, ret);
+        if (ret < 0 && saved == EAGAIN)
+                report_would_block(c->fd, c->call);
+        errno = saved;
+        return ret;
+}
+
+/* An injected failure: nothing reaches the kernel. */
+static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
+{
+        report_call(c->call, true);
+        report_injection(c, d, -1);
+        if (d->err == EAGAIN)
+                report_would_block(c->fd, c->call);
+        errno = d->err;
+        return -1;
+}
+
+/* The body every wrapper shares. LEN is evaluated only when a rule names the
+ * call; REAL is the real call, which may use WB_CUT(len) and `cut_` (true
+ * when the engine asked for a short transfer of d_.limit bytes). */
+#define WB_CALL(CALL, FD, LEN, FLAGS, ADDR, REAL)                                                  \
+        do {                                                                                       \
+                struct wb_callinfo c_ = {(CALL), (FD), 0, (FLAGS), (ADDR)};                        \
+                struct wb_decision d_;                                                             \
+                enum wb_verdict v_ = WB_PASS;                                                      \
+                if (armed(CALL)) {                                                                 \
+                        c_.len = (LEN);                                                            \
+                        v_ = engine_decide(&c_, &d_);                                              \
+                        if (v_ == WB_FAIL)                                                         \
+                                return fail(&c_, &d_);                                             \
+                }                                                                                  \
+                const bool cut_ = v_ == WB_SHORT;                                                  \
+                (void)cut_;                                                                        \
+                return finish(&c_, cut_ ? &d_ : NULL, (REAL));                                     \
+        } while (0)
+#define WB_CUT(len) (cut_ && d_.limit < (len) ? d_.limit : (len))
+
+/* ---- plain buffers ---- */
+
+WB_EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+        WB_CALL(WB_READ, fd, len, 0, NULL, real_read(fd, buf, WB_CUT(len)));
+}
+WB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+        WB_CALL(WB_READ, fd, len, 0, NULL, real___read_chk(fd, buf, WB_CUT(len), buflen));
+}
+WB_EXPORT ssize_t recv(int fd, void *buf, size_t len, int fl)
+{
+        WB_CALL(WB_RECV, fd, len, fl, NULL, real_recv(fd, buf, WB_CUT(len), fl));
+}
+WB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int fl)
+{
+        WB_CALL(WB_RECV, fd, len, fl, NULL, real___recv_chk(fd, buf, WB_CUT(len), buflen, fl));
+}
+WB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int fl, __SOCKADDR_ARG sa,
+                           socklen_t *salen)
+{
+        WB_CALL(WB_RECVFROM, fd, len, fl, NULL, real_recvfrom(fd, buf, WB_CUT(len), fl, sa, salen));
+}
+WB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int fl,
+                                 __SOCKADDR_ARG sa, socklen_t *salen)
+{
+        WB_CALL(WB_RECVFROM, fd, len, fl, NULL,
+                real___recvfrom_chk(fd, buf, WB_CUT(len), buflen, fl, sa, salen));
+}
+WB_EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+        WB_CALL(WB_WRITE, fd, len, 0, NULL, real_write(fd, buf, WB_CUT(len)));
+}
+WB_EXPORT ssize_t send(int fd, const void *buf, size_t len, int fl)
+{
+        WB_CALL(WB_SEND, fd, len, fl, NULL, real_send(fd, buf, WB_CUT(len), fl));
+}
+WB_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int fl, __CONST_SOCKADDR_ARG sa,
+                         socklen_t salen)
+{
+        WB_CALL(WB_SENDTO, fd, len, fl, WB_SOCKADDR_PTR(sa),
+                real_sendto(fd, buf, WB_CUT(len), fl, sa, salen));
+}
+
+/* ---- vectors and messages ---- */
+
+static size_t iov_total(const struct iovec *iov, long cnt)
+{
+        size_t sum = 0;
+        for (long i = 0; iov && i < cnt; i++)
+                sum += iov[i].iov_len;
+        return sum;
+}
+
+/* Copy the first iovecs of iov into cut, holding at most limit bytes in all
+ * (the last one trimmed). Returns how many. */
+static int iov_cut(const struct iovec *iov, long cnt, size_t limit, struct iovec *cut)
+{
+        int n = 0;
+        for (long i = 0; i < cnt && limit && n < IOV_CUT_MAX; i++) {
+                cut[n] = iov[i];
+                if (cut[n].iov_len > limit)
+                        cut[n].iov_len = limit;
+                limit -= cut[n++].iov_len;
+        }
+        return n;
+}
+
+WB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+        struct iovec cut[IOV_CUT_MAX];
+        WB_CALL(WB_READV, fd, iov_total(iov, cnt), 0, NULL,
+                cut_ ? real_readv(fd, cut, iov_cut(iov, cnt, d_.limit, cut))
+                     : real_readv(fd, iov, cnt));
+}
+WB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+        struct iovec cut[IOV_CUT_MAX];
+        WB_CALL(WB_WRITEV, fd, iov_total(iov, cnt), 0, NULL,
+                cut_ ? real_writev(fd, cut, iov_cut(iov, cnt, d_.limit, cut))
+                     : real_writev(fd, iov, cnt));
+}
+
+/* A copy of *m whose buffers hold at most limit bytes. */
+static struct msghdr *msg_cut(const struct msghdr *m, size_t limit, struct msghdr *copy,
+                              struct iovec *cut)
+{
+        *copy = *m;
+        copy->msg_iov = cut;
+        copy->msg_iovlen = (size_t)iov_cut(m->msg_iov, (long)m->msg_iovlen, limit, cut);
+        return copy;
+}
+
+/* What the kernel writes back into a received msghdr, copied to the caller's. */
+static void msg_give_back(struct msghdr *to, const struct msghdr *from)
+{
+        to->msg_namelen = from->msg_namelen;
+        to->msg_controllen = from->msg_controllen;
+        to->msg_flags = from->msg_flags;
+}
+
+static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t limit)
+{
+        struct msghdr copy;
+        struct iovec cut[IOV_CUT_MAX];
+        ssize_t r = real_recvmsg(fd, msg_cut(m, limit, &copy, cut), fl);
+        int saved = errno;
+        msg_give_back(m, &copy);
+        errno = saved;
+        return r;
+}
+
+WB_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
+{
+        WB_CALL(WB_RECVMSG, fd, iov_total(m->msg_iov, (long)m->msg_iovlen), fl, NULL,
+                cut_ ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl));
+}
+WB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+{
+        struct msghdr copy;
+        struct iovec cut[IOV_CUT_MAX];
+        WB_CALL(WB_SENDMSG, fd, iov_total(m->msg_iov, (long)m->msg_iovlen), fl,
+                (const struct sockaddr *)m->msg_name,
+                real_sendmsg(fd, cut_ ? msg_cut(m, d_.limit, &copy, cut) : m, fl));
+}
+
+/* short= on the mmsg calls: one message only, and on a stream socket its
+ * buffers cut to limit bytes (a datagram is never cut: its tail would be
+ * lost). The kernel's answers are copied back into the caller's vector. */
+static int mmsg_cut(int fd, struct mmsghdr *v, int fl, struct timespec *t, size_t limit, int sotype,
+                    bool receive)
+{
+        struct mmsghdr one = v[0];
+        struct iovec cut[IOV_CUT_MAX];
+        int r, saved;
+
+        if (sotype == 0 || sotype == SOCK_STREAM)
+                msg_cut(&v[0].msg_hdr, limit, &one.msg_hdr, cut);
+        r = receive ? real_recvmmsg(fd, &one, 1, fl, t) : real_sendmmsg(fd, &one, 1, fl);
+        saved = errno;
+        if (receive)
+                msg_give_back(&v[0].msg_hdr, &one.msg_hdr);
+        v[0].msg_len = one.msg_len;
+        errno = saved;
+        return r;
+}
+
+WB_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t)
+{
+        WB_CALL(WB_RECVMMSG, fd, n, fl, NULL,
+                cut_ ? mmsg_cut(fd, v, fl, t, d_.limit, d_.sotype, true)
+                     : real_recvmmsg(fd, v, n, fl, t));
+}
+WB_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
+{
+        WB_CALL(WB_SENDMMSG, fd, n, fl, n ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
+                cut_ ? mmsg_cut(fd, v, fl, NULL, d_.limit, d_.sotype, false)
+                     : real_sendmmsg(fd, v, n, fl));
+}
+
+/* ---- accept and connect ---- */
+
+/* A new fd from accept: a number we may have seen closed behind our back. */
+static int accepted(int newfd)
+{
+        if (newfd >= 0) {
+                int saved = errno;
+                fd_state_forget(newfd);
+                errno = saved;
+        }
+        return newfd;
+}
+
+WB_EXPORT int accept(int fd, __SOCKADDR_ARG sa, socklen_t *salen)
+{
+        WB_CALL(WB_ACCEPT, fd, 0, 0, NULL, accepted(real_accept(fd, sa, salen)));
+}
+WB_EXPORT int accept4(int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl)
+{
+        WB_CALL(WB_ACCEPT4, fd, 0, 0, NULL, accepted(real_accept4(fd, sa, salen, fl)));
+}
+
+static unsigned sockaddr_port(const struct sockaddr *sa, socklen_t len)
+{
+        if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+                return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+                return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        return 0;
+}
+
+WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
+{
+        const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
+        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr};
+        struct wb_decision d;
+        int r, saved;
+
+        if (armed(WB_CONNECT) && engine_decide(&c, &d) == WB_FAIL) {
+                if (d.err != EINPROGRESS || !(d.family & (WB_FAMILY_INET | WB_FAMILY_INET6)))
+                        return (int)fail(&c, &d); /* nothing is connected */
+                /* EINPROGRESS: really start the connection, so that polling
+                 * for writability and SO_ERROR behave as after a real one. A
+                 * real failure is the program's to see, not to be hidden. */
+                r = real_connect(fd, sa, salen);
+                if (r == 0 || errno == EINPROGRESS) {
+                        fd_state_set_port(fd, sockaddr_port(addr, salen));
+                        return (int)fail(&c, &d);
+                }
+                return (int)finish(&c, NULL, r);
+        }
+        r = real_connect(fd, sa, salen);
+        saved = errno;
+        if (r == 0 || saved == EINPROGRESS)
+                fd_state_set_port(fd, sockaddr_port(addr, salen));
+        errno = saved;
+        return (int)finish(&c, NULL, r);
+}
+
+/* ---- what ends an fd number's life ---- */
+
+WB_EXPORT int close(int fd)
+{
+        int r = real_close(fd), saved = errno;
+        /* forget after closing: a thread probing in between would otherwise
+         * cache the facts of the file being closed */
+        fd_state_forget(fd);
+        errno = saved;
+        return r;
+}
+WB_EXPORT int dup2(int fd, int fd2)
+{
+        int r = real_dup2(fd, fd2), saved = errno;
+        if (r >= 0 && fd != fd2)
+                fd_state_forget(fd2);
+        errno = saved;
+        return r;
+}
+WB_EXPORT int dup3(int fd, int fd2, int fl)
+{
+        int r = real_dup3(fd, fd2, fl), saved = errno;
+        if (r >= 0)
+                fd_state_forget(fd2);
+        errno = saved;
+        return r;
+}
+WB_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
+{
+        int r = real_close_range(lo, hi, fl), saved = errno;
+        if (r == 0 && !(fl & CLOSE_RANGE_CLOEXEC)) /* CLOEXEC closes nothing now */
+                fd_state_forget_range(lo, hi);
+        errno = saved;
+        return r;
+}

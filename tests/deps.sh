@@ -1,0 +1,29 @@
+#!/bin/sh
+# deps.sh build|test - make sure the system packages a target needs are here.
+# As root (a fresh CI or Debian machine) it installs what is missing with
+# apt-get; otherwise it stops with the exact command to run.
+set -u
+need=""
+have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1; }
+command -v "${CC:-cc}" >/dev/null 2>&1 || need="$need gcc"
+command -v make >/dev/null 2>&1 || need="$need make"
+if [ "${1:-build}" = test ]; then
+	# cmocka.h needs the standard headers in front of it
+	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
+		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+	command -v python3 >/dev/null 2>&1 || need="$need python3"
+	command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+	command -v groff >/dev/null 2>&1 || need="$need groff-base"
+	command -v curl >/dev/null 2>&1 || need="$need curl"
+	command -v openssl >/dev/null 2>&1 || need="$need openssl"
+fi
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: installing:$need" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	{ apt-get install -y -q $need || { apt-get update -q && apt-get install -y -q $need; }; } >&2 &&
+		exit 0
+fi
+echo "deps.sh: missing:$need" >&2
+echo "deps.sh: run:  sudo apt-get install -y$need" >&2
+exit 1
