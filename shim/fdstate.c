@@ -134,6 +134,15 @@ void fd_state_get(int fd, struct wb_fdfacts *out)
         out->type = WB_TYPE_OTHER;
 }
 
+uint32_t fd_state_gen(int fd)
+{
+        if (!tracked(fd))
+                return 0;
+        return (uint32_t)(atomic_load_explicit(&fd_words[fd], memory_order_acquire) >>
+                          F_GEN_SHIFT) &
+               WB_GEN_MASK;
+}
+
 bool fd_state_nonblocking(int fd)
 {
         int saved = errno;

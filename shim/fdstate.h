@@ -29,6 +29,9 @@ struct wb_fdfacts {
 /* Facts about fd (probed now if not known). */
 void fd_state_get(int fd, struct wb_fdfacts *out);
 
+/* The current generation of an fd number (0 for untracked fds). */
+uint32_t fd_state_gen(int fd);
+
 /* Is the fd in O_NONBLOCK mode? (a real F_GETFL) */
 bool fd_state_nonblocking(int fd);
 

@@ -11,6 +11,7 @@
 #define WB_REAL_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
@@ -27,6 +28,37 @@
 #else
 #define WB_SOCKADDR_PTR(a) (a)
 #endif
+
+/* Fallbacks for the waits, which have no one-to-one system call everywhere. */
+struct wb_sigset_arg {
+        const sigset_t *set;
+        size_t size;
+};
+static inline long wb_sys_ppoll_ms(struct pollfd *fds, nfds_t n, int timeout)
+{
+        struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+        return syscall(SYS_ppoll, fds, n, timeout < 0 ? NULL : &ts, NULL, _NSIG / 8);
+}
+static inline long wb_sys_pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+                                  const sigset_t *ss)
+{
+        struct wb_sigset_arg arg = {ss, _NSIG / 8};
+        struct timespec copy, *tp = NULL;
+        if (ts) {
+                copy = *ts;
+                tp = &copy;
+        }
+        return syscall(SYS_pselect6, n, r, w, e, tp, ss ? &arg : NULL);
+}
+static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+        struct timespec ts;
+        if (tv) {
+                ts.tv_sec = tv->tv_sec;
+                ts.tv_nsec = tv->tv_usec * 1000L;
+        }
+        return wb_sys_pselect(n, r, w, e, tv ? &ts : NULL, NULL);
+}
 
 /* X(return type, name, (parameters), (arguments), fallback expression).
  * Every function the library calls on the program's behalf. */
@@ -74,6 +106,34 @@
            socklen_t *salen),                                                                      \
           (fd, buf, n, buflen, fl, sa, salen),                                                     \
           syscall(SYS_recvfrom, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                       \
+        X(int, poll, (struct pollfd * fds, nfds_t n, int timeout), (fds, n, timeout),              \
+          wb_sys_ppoll_ms(fds, n, timeout))                                                        \
+        X(int, __poll_chk, (struct pollfd * fds, nfds_t n, int timeout, size_t fdslen),            \
+          (fds, n, timeout, fdslen), wb_sys_ppoll_ms(fds, n, timeout))                             \
+        X(int, ppoll,                                                                              \
+          (struct pollfd * fds, nfds_t n, const struct timespec *t, const sigset_t *ss),           \
+          (fds, n, t, ss), syscall(SYS_ppoll, fds, n, t, ss, _NSIG / 8))                           \
+        X(int, __ppoll_chk,                                                                        \
+          (struct pollfd * fds, nfds_t n, const struct timespec *t, const sigset_t *ss,            \
+           size_t fdslen),                                                                         \
+          (fds, n, t, ss, fdslen), syscall(SYS_ppoll, fds, n, t, ss, _NSIG / 8))                   \
+        X(int, select, (int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv),               \
+          (n, r, w, e, tv), wb_sys_select(n, r, w, e, tv))                                         \
+        X(int, pselect,                                                                            \
+          (int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, const sigset_t *ss),  \
+          (n, r, w, e, t, ss), wb_sys_pselect(n, r, w, e, t, ss))                                  \
+        X(int, epoll_ctl, (int epfd, int op, int fd, struct epoll_event *ev), (epfd, op, fd, ev),  \
+          syscall(SYS_epoll_ctl, epfd, op, fd, ev))                                                \
+        X(int, epoll_wait, (int epfd, struct epoll_event *ev, int max, int timeout),               \
+          (epfd, ev, max, timeout), syscall(SYS_epoll_pwait, epfd, ev, max, timeout, NULL, 0))     \
+        X(int, epoll_pwait,                                                                        \
+          (int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *ss),            \
+          (epfd, ev, max, timeout, ss),                                                            \
+          syscall(SYS_epoll_pwait, epfd, ev, max, timeout, ss, _NSIG / 8))                         \
+        X(int, epoll_pwait2,                                                                       \
+          (int epfd, struct epoll_event *ev, int max, const struct timespec *t,                    \
+           const sigset_t *ss),                                                                    \
+          (epfd, ev, max, t, ss), syscall(SYS_epoll_pwait2, epfd, ev, max, t, ss, _NSIG / 8))      \
         X(int, close, (int fd), (fd), syscall(SYS_close, fd))                                      \
         X(int, dup2, (int fd, int fd2), (fd, fd2), syscall(SYS_dup2, fd, fd2))                     \
         X(int, dup3, (int fd, int fd2, int fl), (fd, fd2, fl), syscall(SYS_dup3, fd, fd2, fl))     \

@@ -8,6 +8,7 @@
  */
 #include "engine.h"
 #include "fdstate.h"
+#include "readiness.h"
 #include "real.h"
 #include "report.h"
 
@@ -45,8 +46,12 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
 {
         report_call(c->call, true);
         report_injection(c, d, -1);
-        if (d->err == EAGAIN)
+        if (d->err == EAGAIN) {
                 report_would_block(c->fd, c->call);
+                /* an edge-triggered waiter must hear of this fd again */
+                if (c->call != WB_CONNECT)
+                        readiness_injected(c->fd, WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT);
+        }
         errno = d->err;
         return -1;
 }
@@ -324,4 +329,97 @@ WB_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
                 fd_state_forget_range(lo, hi);
         errno = saved;
         return r;
+}
+
+/* ---- waits: where a program learns an fd is ready (readiness.c) ---- */
+
+static int poll_done(const struct pollfd *fds, nfds_t n, int ret)
+{
+        int saved = errno;
+        readiness_after_poll(fds, n, ret);
+        errno = saved;
+        return ret;
+}
+
+WB_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+        return poll_done(fds, n, real_poll(fds, n, timeout));
+}
+WB_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+        return poll_done(fds, n, real___poll_chk(fds, n, timeout, fdslen));
+}
+WB_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *ss)
+{
+        return poll_done(fds, n, real_ppoll(fds, n, t, ss));
+}
+WB_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t,
+                          const sigset_t *ss, size_t fdslen)
+{
+        return poll_done(fds, n, real___ppoll_chk(fds, n, t, ss, fdslen));
+}
+
+static int select_done(const struct wb_select_sets *s, fd_set *r, fd_set *w, fd_set *e, int ret)
+{
+        int saved = errno;
+        readiness_after_select(s, r, w, e, ret);
+        errno = saved;
+        return ret;
+}
+
+WB_EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+        struct wb_select_sets s;
+        readiness_before_select(&s, n, r, w, e);
+        return select_done(&s, r, w, e, real_select(n, r, w, e, tv));
+}
+WB_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t,
+                      const sigset_t *ss)
+{
+        struct wb_select_sets s;
+        readiness_before_select(&s, n, r, w, e);
+        return select_done(&s, r, w, e, real_pselect(n, r, w, e, t, ss));
+}
+
+WB_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+        struct epoll_event kernel;
+        int r;
+
+        readiness_epoll_ctl(epfd, op, fd, ev, &kernel);
+        r = real_epoll_ctl(epfd, op, fd, ev ? &kernel : NULL);
+        readiness_epoll_ctl_done(epfd, op, fd, ev, r);
+        return r;
+}
+
+/* Every epoll wait: when an edge is owed on epfd the kernel is asked without
+ * blocking and the owed events are added; if none of them held (the fd was
+ * drained for real), wait again as the program asked. */
+#define WB_EPOLL_WAIT(REAL_WITH_TIMEOUT, blocking)                                                 \
+        do {                                                                                       \
+                for (;;) {                                                                         \
+                        bool owed_ = readiness_epoll_owed(epfd);                                   \
+                        int r_ = (REAL_WITH_TIMEOUT);                                              \
+                        r_ = readiness_epoll_done(epfd, ev, max, r_);                              \
+                        if (r_ != 0 || !owed_ || !(blocking))                                      \
+                                return r_;                                                         \
+                }                                                                                  \
+        } while (0)
+
+static const struct timespec zero_timeout;
+
+WB_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+        WB_EPOLL_WAIT(real_epoll_wait(epfd, ev, max, owed_ ? 0 : timeout), timeout != 0);
+}
+WB_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout,
+                          const sigset_t *ss)
+{
+        WB_EPOLL_WAIT(real_epoll_pwait(epfd, ev, max, owed_ ? 0 : timeout, ss), timeout != 0);
+}
+WB_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *t,
+                           const sigset_t *ss)
+{
+        WB_EPOLL_WAIT(real_epoll_pwait2(epfd, ev, max, owed_ ? &zero_timeout : t, ss),
+                      !t || t->tv_sec || t->tv_nsec);
 }

@@ -1,0 +1,286 @@
+/* readiness.c - poll/select/epoll bookkeeping (see readiness.h). */
+#include "readiness.h"
+
+#include "fdstate.h"
+#include "real.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* The kernel's epoll_data for a registration we track: this tag in the high
+ * half, the fd in the low half. */
+#define KEY_TAG 0x57b10c4bull
+#define KEY_OF(fd) (KEY_TAG << 32 | (uint32_t)(fd))
+#define REGS_PER_FD 2 /* epoll instances tracked per fd; more are left alone */
+
+/* One registration of an fd in an epoll instance. Written under a seqlock
+ * by epoll_ctl (the program's own calls on one fd are rarely concurrent),
+ * read lock-free; epfd_plus1 == 0 means empty. */
+struct epreg {
+        _Atomic uint32_t seq;
+        _Atomic uint32_t epfd_plus1;
+        _Atomic uint32_t epfd_gen; /* generation of the epoll fd at registration */
+        _Atomic uint32_t fd_gen;   /* generation of the fd at registration */
+        _Atomic uint32_t events;
+        _Atomic uint32_t owed; /* events owed to an edge-triggered waiter */
+        _Atomic uint64_t data; /* the program's epoll_data */
+};
+
+static struct epreg regs[WB_FD_MAX][REGS_PER_FD];
+static _Atomic int max_registered_fd = -1;
+static _Atomic int owed_total; /* registrations with owed events, anywhere */
+
+struct epreg_view {
+        uint32_t epfd_plus1, epfd_gen, fd_gen, events;
+        uint64_t data;
+};
+
+static void reg_read(struct epreg *r, struct epreg_view *v)
+{
+        uint32_t s1, s2;
+        do {
+                while ((s1 = atomic_load_explicit(&r->seq, memory_order_acquire)) & 1)
+                        ;
+                v->epfd_plus1 = atomic_load_explicit(&r->epfd_plus1, memory_order_relaxed);
+                v->epfd_gen = atomic_load_explicit(&r->epfd_gen, memory_order_relaxed);
+                v->fd_gen = atomic_load_explicit(&r->fd_gen, memory_order_relaxed);
+                v->events = atomic_load_explicit(&r->events, memory_order_relaxed);
+                v->data = atomic_load_explicit(&r->data, memory_order_relaxed);
+                atomic_thread_fence(memory_order_acquire);
+                s2 = atomic_load_explicit(&r->seq, memory_order_relaxed);
+        } while (s1 != s2);
+}
+
+static void reg_write(struct epreg *r, uint32_t epfd_plus1, uint32_t epfd_gen, uint32_t fd_gen,
+                      uint32_t events, uint64_t data)
+{
+        uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
+        for (;;) {
+                if (!(s & 1) && atomic_compare_exchange_weak_explicit(
+                                    &r->seq, &s, s + 1, memory_order_acquire, memory_order_relaxed))
+                        break;
+                s = atomic_load_explicit(&r->seq, memory_order_relaxed);
+        }
+        atomic_store_explicit(&r->epfd_plus1, epfd_plus1, memory_order_relaxed);
+        atomic_store_explicit(&r->epfd_gen, epfd_gen, memory_order_relaxed);
+        atomic_store_explicit(&r->fd_gen, fd_gen, memory_order_relaxed);
+        atomic_store_explicit(&r->events, events, memory_order_relaxed);
+        atomic_store_explicit(&r->data, data, memory_order_relaxed);
+        if (atomic_exchange_explicit(&r->owed, 0, memory_order_relaxed))
+                atomic_fetch_sub_explicit(&owed_total, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->seq, s + 2, memory_order_release);
+}
+
+/* Is the registration still the one the program made: same epoll instance
+ * and same fd, neither closed since? */
+static bool reg_live(const struct epreg_view *v, int fd)
+{
+        int epfd = (int)v->epfd_plus1 - 1;
+        return v->epfd_plus1 && fd_state_gen(epfd) == v->epfd_gen && fd_state_gen(fd) == v->fd_gen;
+}
+
+static struct epreg *reg_find(int epfd, int fd, struct epreg_view *v)
+{
+        if (fd < 0 || fd >= WB_FD_MAX)
+                return NULL;
+        for (int i = 0; i < REGS_PER_FD; i++) {
+                reg_read(&regs[fd][i], v);
+                if (v->epfd_plus1 == (uint32_t)epfd + 1)
+                        return &regs[fd][i];
+        }
+        return NULL;
+}
+
+/* ---- poll and select ---- */
+
+void readiness_after_poll(const struct pollfd *fds, nfds_t n, int ret)
+{
+        if (ret < 0)
+                return;
+        for (nfds_t i = 0; i < n; i++)
+                if (fds[i].fd >= 0)
+                        fd_state_note_wait(fds[i].fd, fds[i].revents != 0);
+}
+
+void readiness_before_select(struct wb_select_sets *s, int nfds, const fd_set *r, const fd_set *w,
+                             const fd_set *e)
+{
+        const fd_set *sets[3] = {r, w, e};
+        s->nfds = nfds < FD_SETSIZE ? nfds : FD_SETSIZE;
+        for (int i = 0; i < 3; i++) {
+                s->has[i] = sets[i] != NULL;
+                if (sets[i])
+                        s->in[i] = *sets[i];
+        }
+}
+
+void readiness_after_select(const struct wb_select_sets *s, const fd_set *r, const fd_set *w,
+                            const fd_set *e, int ret)
+{
+        const fd_set *out[3] = {r, w, e};
+        if (ret < 0)
+                return;
+        for (int fd = 0; fd < s->nfds; fd++) {
+                bool waited = false, ready = false;
+                for (int i = 0; i < 3; i++)
+                        if (s->has[i] && FD_ISSET(fd, &s->in[i])) {
+                                waited = true;
+                                ready |= ret > 0 && FD_ISSET(fd, out[i]);
+                        }
+                if (waited)
+                        fd_state_note_wait(fd, ready);
+        }
+}
+
+/* ---- epoll ---- */
+
+void readiness_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev,
+                         struct epoll_event *out)
+{
+        struct epreg_view v;
+        struct epreg *slot;
+
+        if (ev)
+                *out = *ev;
+        if ((op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD) || !ev || fd < 0 || fd >= WB_FD_MAX ||
+            epfd < 0 || epfd >= WB_FD_MAX)
+                return;
+        slot = reg_find(epfd, fd, &v);
+        for (int i = 0; !slot && i < REGS_PER_FD; i++) {
+                reg_read(&regs[fd][i], &v);
+                if (!v.epfd_plus1 || !reg_live(&v, fd))
+                        slot = &regs[fd][i];
+        }
+        if (!slot)
+                return; /* a third instance: passed through untranslated */
+        /* Written before the kernel sees the key, so a waiter in another
+         * thread can always translate it back. */
+        reg_write(slot, (uint32_t)epfd + 1, fd_state_gen(epfd), fd_state_gen(fd), ev->events,
+                  ev->data.u64);
+        out->data.u64 = KEY_OF(fd);
+        int m = atomic_load_explicit(&max_registered_fd, memory_order_relaxed);
+        while (fd > m &&
+               !atomic_compare_exchange_weak_explicit(&max_registered_fd, &m, fd,
+                                                      memory_order_relaxed, memory_order_relaxed))
+                ;
+}
+
+void readiness_epoll_ctl_done(int epfd, int op, int fd, const struct epoll_event *ev, int ret)
+{
+        struct epreg_view v;
+        struct epreg *slot;
+        int saved = errno;
+
+        (void)ev;
+        /* a DEL that worked, or an ADD the kernel refused for another reason
+         * than an existing registration (whose key is ours already) */
+        if ((op == EPOLL_CTL_DEL && ret == 0) ||
+            (op == EPOLL_CTL_ADD && ret != 0 && saved != EEXIST)) {
+                slot = reg_find(epfd, fd, &v);
+                if (slot)
+                        reg_write(slot, 0, 0, 0, 0, 0);
+        }
+        errno = saved;
+}
+
+/* still ready for which of the registration's events? (0 if none) */
+static uint32_t ready_now(int fd, uint32_t events)
+{
+        struct pollfd p = {fd, (short)(events & (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP)), 0};
+        struct timespec zero = {0, 0};
+        int saved = errno;
+        long r = syscall(SYS_ppoll, &p, 1, &zero, NULL, 0);
+        errno = saved;
+        if (r <= 0 || (p.revents & POLLNVAL))
+                return 0;
+        return (uint32_t)p.revents & (events | EPOLLERR | EPOLLHUP);
+}
+
+static int scan_limit(void)
+{
+        int m = atomic_load_explicit(&max_registered_fd, memory_order_relaxed);
+        return m < WB_FD_MAX ? m : WB_FD_MAX - 1;
+}
+
+bool readiness_epoll_owed(int epfd)
+{
+        if (atomic_load_explicit(&owed_total, memory_order_relaxed) <= 0)
+                return false;
+        for (int fd = 0; fd <= scan_limit(); fd++)
+                for (int i = 0; i < REGS_PER_FD; i++)
+                        if (atomic_load_explicit(&regs[fd][i].owed, memory_order_relaxed) &&
+                            atomic_load_explicit(&regs[fd][i].epfd_plus1, memory_order_relaxed) ==
+                                (uint32_t)epfd + 1)
+                                return true;
+        return false;
+}
+
+static bool reported(const struct epoll_event *events, int n, uint64_t key)
+{
+        for (int i = 0; i < n; i++)
+                if (events[i].data.u64 == key)
+                        return true;
+        return false;
+}
+
+int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, int ret)
+{
+        int saved = errno, n = ret;
+
+        if (ret < 0)
+                return ret;
+        /* owed events first, while the real ones still carry their keys */
+        if (atomic_load_explicit(&owed_total, memory_order_relaxed) > 0) {
+                for (int fd = 0; fd <= scan_limit() && n < maxevents; fd++) {
+                        struct epreg_view v;
+                        struct epreg *r = reg_find(epfd, fd, &v);
+                        uint32_t owed, ready;
+                        if (!r || !atomic_load_explicit(&r->owed, memory_order_relaxed))
+                                continue;
+                        owed = atomic_exchange_explicit(&r->owed, 0, memory_order_relaxed);
+                        if (!owed)
+                                continue;
+                        atomic_fetch_sub_explicit(&owed_total, 1, memory_order_relaxed);
+                        if (!reg_live(&v, fd) || reported(events, ret, KEY_OF(fd)))
+                                continue;
+                        ready = ready_now(fd, v.events);
+                        if (!ready)
+                                continue; /* drained for real meanwhile: nothing owed */
+                        events[n].events = ready;
+                        events[n].data.u64 = KEY_OF(fd);
+                        n++;
+                }
+        }
+        for (int i = 0; i < n; i++) {
+                uint64_t key = events[i].data.u64;
+                struct epreg_view v;
+                int fd = (int)(uint32_t)key;
+                struct epreg *r;
+                if (key >> 32 != KEY_TAG || !(r = reg_find(epfd, fd, &v)))
+                        continue; /* not ours: the program's data as it gave it */
+                events[i].data.u64 = v.data;
+                if (atomic_exchange_explicit(&r->owed, 0, memory_order_relaxed))
+                        atomic_fetch_sub_explicit(&owed_total, 1, memory_order_relaxed);
+                fd_state_note_wait(fd, true);
+        }
+        errno = saved;
+        return n;
+}
+
+void readiness_injected(int fd, bool output)
+{
+        uint32_t want = output ? EPOLLOUT : EPOLLIN;
+
+        if (fd < 0 || fd >= WB_FD_MAX || fd > scan_limit())
+                return;
+        for (int i = 0; i < REGS_PER_FD; i++) {
+                struct epreg_view v;
+                reg_read(&regs[fd][i], &v);
+                if (!reg_live(&v, fd) || !(v.events & EPOLLET) || (v.events & EPOLLONESHOT) ||
+                    !(v.events & want))
+                        continue;
+                if (!atomic_fetch_or_explicit(&regs[fd][i].owed, want, memory_order_relaxed))
+                        atomic_fetch_add_explicit(&owed_total, 1, memory_order_relaxed);
+        }
+}

@@ -1,0 +1,55 @@
+/* readiness.h - poll/select/epoll bookkeeping (SPEC §4).
+ *
+ * Two jobs. First, tell fdstate when the program waited for an fd and was
+ * told it is ready: that ends an until=poll run and a spin. Second, keep
+ * edge-triggered epoll honest: an injected EAGAIN on an fd registered with
+ * EPOLLET while the kernel still holds data would leave the program waiting
+ * for an edge that never comes, so the fd is owed an event, delivered by the
+ * next wait on that instance if the fd is still really ready.
+ *
+ * To map epoll events back to fds, epoll_ctl registrations are stored per fd
+ * (the program's epoll_data and events) and the kernel is given a key naming
+ * the fd instead; epoll_wait translates the keys back before returning.
+ */
+#ifndef WB_READINESS_H
+#define WB_READINESS_H
+
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+
+/* After poll/ppoll returned ret. */
+void readiness_after_poll(const struct pollfd *fds, nfds_t n, int ret);
+
+/* select/pselect: the sets as the program passed them are copied before the
+ * call (the kernel overwrites them); after it, which of those were ready. */
+struct wb_select_sets {
+        int nfds;
+        fd_set in[3];
+        bool has[3];
+};
+void readiness_before_select(struct wb_select_sets *s, int nfds, const fd_set *r, const fd_set *w,
+                             const fd_set *e);
+void readiness_after_select(const struct wb_select_sets *s, const fd_set *r, const fd_set *w,
+                            const fd_set *e, int ret);
+
+/* epoll_ctl: ev is the program's event; *out receives what the kernel should
+ * get (its data possibly replaced by a key). Call readiness_epoll_ctl_done
+ * with the real call's result. */
+void readiness_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev,
+                         struct epoll_event *out);
+void readiness_epoll_ctl_done(int epfd, int op, int fd, const struct epoll_event *ev, int ret);
+
+/* epoll_wait & co. Before the real call: how many events are owed on epfd
+ * (if any, the real call must not block: pass timeout 0). After it: turn keys
+ * back into the program's data, append owed events that are still true,
+ * note the waits; returns the new count. */
+bool readiness_epoll_owed(int epfd);
+int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, int ret);
+
+/* An EAGAIN was injected on fd for call (input, output or accept). */
+void readiness_injected(int fd, bool output);
+
+#endif
