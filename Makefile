@@ -16,7 +16,7 @@ LDLIBS := -ldl -lpthread
 # library, the runner, the unit tests and the fuzzer
 CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o)
 # everything but the public symbols: what the unit tests link
-ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o fdstate.o engine.o report.o readiness.o)
+ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o counter.o fdstate.o engine.o report.o readiness.o)
 LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o)
 
 LIB := $(BUILD)/libwouldblock.so
@@ -27,8 +27,11 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 # run (TEST_SUITES: commands printing TAP, run by tests/tap-run).
 ALL_TARGETS := $(LIB)
 TEST_SUITES := $(UNIT_BIN)
+THREADED_SUITES :=
+export WB_BUILD := $(abspath $(BUILD))
+export WB_PRELOAD_PREFIX
 
-.PHONY: all test test-unit check-deps clean format
+.PHONY: all test test-unit test-threaded sanitize tsan check-build-deps check-test-deps clean format
 all: check-build-deps $(LIB) $(BUILD)/.all-extra
 
 -include mk/*.mk
@@ -68,6 +71,28 @@ test: check-test-deps all $(UNIT_BIN) $(filter-out $(LIB),$(ALL_TARGETS))
 
 test-unit: check-test-deps $(UNIT_BIN)
 	@tests/tap-run $(UNIT_BIN)
+
+# Suites with threads in them (fragments add to THREADED_SUITES).
+test-threaded: check-test-deps all $(filter-out $(LIB),$(ALL_TARGETS))
+	@tests/tap-run $(THREADED_SUITES)
+
+# The same suites against instrumented builds. A sanitizer runtime must be
+# first in LD_PRELOAD; suites put WB_PRELOAD_PREFIX in front of the library.
+ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
+TSAN_RT = $(shell $(CC) -print-file-name=libtsan.so)
+sanitize:
+	$(MAKE) BUILD=build/asan \
+		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
+		WB_PRELOAD_PREFIX="$(ASAN_RT)" \
+		ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:verify_asan_link_order=0" \
+		UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" test
+
+# ThreadSanitizer runs the threaded suites (TSan in uninstrumented hosts such
+# as python3 is not supported, so only those built here).
+tsan:
+	$(MAKE) BUILD=build/tsan SAN_FLAGS="-fsanitize=thread" \
+		WB_PRELOAD_PREFIX="$(TSAN_RT)" WB_ONLY=threaded \
+		TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" test-threaded
 
 format:
 	clang-format -i shim/*.c shim/*.h $(wildcard tests/*/*.c tests/*/*.h examples/*/*.c)

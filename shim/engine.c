@@ -1,6 +1,7 @@
 /* engine.c - the decision engine (see engine.h). */
 #include "engine.h"
 
+#include "counter.h"
 #include "fdstate.h"
 
 #include <errno.h>
@@ -29,7 +30,7 @@ struct rule_rt {
         bool inert; /* process= names another program */
         uint64_t prob_threshold;
         bool prob_always;
-        _Atomic uint64_t counted, injected;         /* totals, for the report */
+        struct wb_counter counted, injected;        /* totals, for the report */
         _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
 };
 
@@ -133,8 +134,8 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
         if (!rs || i >= rs->n)
                 return NULL;
-        *counted = atomic_load_explicit(&rs->r[i].counted, memory_order_relaxed);
-        *injected = atomic_load_explicit(&rs->r[i].injected, memory_order_relaxed);
+        *counted = counter_sum(&rs->r[i].counted);
+        *injected = counter_sum(&rs->r[i].injected);
         return &rs->r[i].rule;
 }
 
@@ -255,7 +256,7 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                         continue;
                 if (!r->blocking_any && !(c->flags & MSG_DONTWAIT)) {
                         if (nonblocking < 0)
-                                nonblocking = fd_state_nonblocking(c->fd);
+                                nonblocking = fd_state_nonblocking(c->fd, f.gen);
                         if (!nonblocking)
                                 continue;
                 }
@@ -273,7 +274,7 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                         done = tagged_value(
                             atomic_load_explicit(&s->injected, memory_order_relaxed), f.gen);
                 }
-                atomic_fetch_add_explicit(&rt->counted, 1, memory_order_relaxed);
+                counter_add(&rt->counted, 1);
                 if (verdict != WB_PASS || hold)
                         continue; /* decided already: the later rules only count */
 
@@ -327,7 +328,7 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                         atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
                 else
                         tagged_bump(&s->injected, f.gen);
-                atomic_fetch_add_explicit(&rt->injected, 1, memory_order_relaxed);
+                counter_add(&rt->injected, 1);
                 d->rule = r;
                 d->callno = n;
                 d->family = f.family;

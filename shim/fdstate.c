@@ -26,6 +26,14 @@
 static _Atomic uint64_t fd_words[WB_FD_MAX];
 static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
 static _Atomic uint32_t fd_spin[WB_FD_MAX];
+/* O_NONBLOCK as last read: generation << 40 | flags epoch << 8 | NB_* bits.
+ * The flag belongs to the open file description, which dup'd fds share, so
+ * any F_SETFL or FIONBIO anywhere moves the epoch on and every cached bit
+ * is read again once. */
+static _Atomic uint64_t fd_nonblock[WB_FD_MAX];
+static _Atomic uint32_t flags_epoch;
+#define NB_SET 1u
+#define NB_KNOWN 2u
 
 static bool tracked(int fd)
 {
@@ -85,7 +93,7 @@ static uint64_t probe(int fd)
                 type = WB_TYPE_FILE;
         } else if (S_ISCHR(st.st_mode)) {
                 struct termios t;
-                type = real_ioctl(fd, TCGETS, &t) == 0 ? WB_TYPE_TTY : WB_TYPE_OTHER;
+                type = wb_sys_ioctl(fd, TCGETS, &t) == 0 ? WB_TYPE_TTY : WB_TYPE_OTHER;
         } else {
                 type = WB_TYPE_OTHER;
         }
@@ -143,13 +151,36 @@ uint32_t fd_state_gen(int fd)
                WB_GEN_MASK;
 }
 
-bool fd_state_nonblocking(int fd)
+bool fd_state_nonblocking(int fd, uint32_t gen)
 {
+        uint32_t epoch = atomic_load_explicit(&flags_epoch, memory_order_acquire);
         int saved = errno;
-        long fl = real_fcntl(fd, F_GETFL, 0);
+        uint64_t w;
+        long fl;
 
+        if (tracked(fd)) {
+                w = atomic_load_explicit(&fd_nonblock[fd], memory_order_relaxed);
+                if ((w & NB_KNOWN) && (uint32_t)(w >> F_GEN_SHIFT) == gen &&
+                    (uint32_t)(w >> 8) == epoch)
+                        return w & NB_SET;
+        }
+        fl = wb_sys_fcntl(fd, F_GETFL, 0);
         errno = saved;
-        return fl >= 0 && (fl & O_NONBLOCK);
+        if (fl < 0)
+                return false;
+        /* tagged with the epoch read before asking: a change meanwhile makes
+         * this entry stale at once */
+        if (tracked(fd))
+                atomic_store_explicit(&fd_nonblock[fd],
+                                      (uint64_t)gen << F_GEN_SHIFT | (uint64_t)epoch << 8 |
+                                          NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0),
+                                      memory_order_relaxed);
+        return fl & O_NONBLOCK;
+}
+
+void fd_state_flags_changed(void)
+{
+        atomic_fetch_add_explicit(&flags_epoch, 1, memory_order_release);
 }
 
 void fd_state_forget(int fd)
@@ -198,9 +229,9 @@ long fd_state_in_flight(int fd, unsigned type)
         long r = -1;
 
         if (type == WB_TYPE_PIPE)
-                r = real_ioctl(fd, FIONREAD, &n);
+                r = wb_sys_ioctl(fd, FIONREAD, &n);
         else if (type == WB_TYPE_SOCKET)
-                r = real_ioctl(fd, SIOCOUTQ, &n);
+                r = wb_sys_ioctl(fd, SIOCOUTQ, &n);
         errno = saved;
         return r == 0 ? n : -1;
 }

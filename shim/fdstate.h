@@ -32,8 +32,12 @@ void fd_state_get(int fd, struct wb_fdfacts *out);
 /* The current generation of an fd number (0 for untracked fds). */
 uint32_t fd_state_gen(int fd);
 
-/* Is the fd in O_NONBLOCK mode? (a real F_GETFL) */
-bool fd_state_nonblocking(int fd);
+/* Is the fd (of generation gen) in O_NONBLOCK mode? Read with F_GETFL once,
+ * then cached until fd_state_flags_changed. */
+bool fd_state_nonblocking(int fd, uint32_t gen);
+
+/* Some fd's file status flags changed (F_SETFL, FIONBIO). */
+void fd_state_flags_changed(void);
 
 /* The fd number was closed or replaced: forget its facts, new generation. */
 void fd_state_forget(int fd);

@@ -19,6 +19,9 @@ bool real_bind(void)
 #define WB_REAL_BIND(ret, name, params, args, fallback)                                            \
         *(void **)&wb_real.name = dlsym(RTLD_NEXT, #name);
         WB_REAL_FUNCS(WB_REAL_BIND)
+#define WB_REAL_VBIND(ret, name, proto, params, args, fallback) WB_REAL_BIND(ret, name, , , )
+        WB_REAL_VARIADIC(WB_REAL_VBIND)
+#undef WB_REAL_VBIND
 #undef WB_REAL_BIND
         atomic_store_explicit(&wb_real_state, 2, memory_order_release);
         return true;

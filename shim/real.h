@@ -10,6 +10,7 @@
 #ifndef WB_REAL_H
 #define WB_REAL_H
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -134,17 +135,55 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           (int epfd, struct epoll_event *ev, int max, const struct timespec *t,                    \
            const sigset_t *ss),                                                                    \
           (epfd, ev, max, t, ss), syscall(SYS_epoll_pwait2, epfd, ev, max, t, ss, _NSIG / 8))      \
+        X(int, socket, (int d, int t, int p), (d, t, p), syscall(SYS_socket, d, t, p))             \
+        X(int, socketpair, (int d, int t, int p, int sv[2]), (d, t, p, sv),                        \
+          syscall(SYS_socketpair, d, t, p, sv))                                                    \
+        X(int, pipe, (int p[2]), (p), syscall(SYS_pipe2, p, 0))                                    \
+        X(int, pipe2, (int p[2], int fl), (p, fl), syscall(SYS_pipe2, p, fl))                      \
+        X(int, dup, (int fd), (fd), syscall(SYS_dup, fd))                                          \
+        X(int, __open_2, (const char *path, int fl), (path, fl),                                   \
+          syscall(SYS_openat, AT_FDCWD, path, fl))                                                 \
+        X(int, __open64_2, (const char *path, int fl), (path, fl),                                 \
+          syscall(SYS_openat, AT_FDCWD, path, fl))                                                 \
+        X(int, __openat_2, (int dir, const char *path, int fl), (dir, path, fl),                   \
+          syscall(SYS_openat, dir, path, fl))                                                      \
+        X(int, __openat64_2, (int dir, const char *path, int fl), (dir, path, fl),                 \
+          syscall(SYS_openat, dir, path, fl))                                                      \
         X(int, close, (int fd), (fd), syscall(SYS_close, fd))                                      \
         X(int, dup2, (int fd, int fd2), (fd, fd2), syscall(SYS_dup2, fd, fd2))                     \
         X(int, dup3, (int fd, int fd2, int fl), (fd, fd2, fl), syscall(SYS_dup3, fd, fd2, fl))     \
         X(int, close_range, (unsigned int lo, unsigned int hi, int fl), (lo, hi, fl),              \
           syscall(SYS_close_range, lo, hi, fl))
 
+/* Variadic functions: V(return type, name, (their prototype), (the
+ * trampoline's parameters), (arguments), fallback). The optional argument is
+ * always passed on, as glibc's own wrappers read it. */
+#define WB_REAL_VARIADIC(V)                                                                        \
+        V(int, open, (const char *, int, ...), (const char *path, int fl, mode_t mode),            \
+          (path, fl, mode), syscall(SYS_openat, AT_FDCWD, path, fl, mode))                         \
+        V(int, open64, (const char *, int, ...), (const char *path, int fl, mode_t mode),          \
+          (path, fl, mode), syscall(SYS_openat, AT_FDCWD, path, fl, mode))                         \
+        V(int, openat, (int, const char *, int, ...),                                              \
+          (int dir, const char *path, int fl, mode_t mode), (dir, path, fl, mode),                 \
+          syscall(SYS_openat, dir, path, fl, mode))                                                \
+        V(int, openat64, (int, const char *, int, ...),                                            \
+          (int dir, const char *path, int fl, mode_t mode), (dir, path, fl, mode),                 \
+          syscall(SYS_openat, dir, path, fl, mode))                                                \
+        V(int, fcntl, (int, int, ...), (int fd, int cmd, void *arg), (fd, cmd, arg),               \
+          syscall(SYS_fcntl, fd, cmd, arg))                                                        \
+        V(int, fcntl64, (int, int, ...), (int fd, int cmd, void *arg), (fd, cmd, arg),             \
+          syscall(SYS_fcntl, fd, cmd, arg))                                                        \
+        V(int, ioctl, (int, unsigned long, ...), (int fd, unsigned long req, void *arg),           \
+          (fd, req, arg), syscall(SYS_ioctl, fd, req, arg))
+
 #define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*name) params;
+#define WB_REAL_VMEMBER(ret, name, proto, params, args, fallback) ret(*name) proto;
 struct wb_real_table {
         WB_REAL_FUNCS(WB_REAL_MEMBER)
+        WB_REAL_VARIADIC(WB_REAL_VMEMBER)
 };
 #undef WB_REAL_MEMBER
+#undef WB_REAL_VMEMBER
 
 /* The table and its state are this module's interface for the inline
  * trampolines below; only real.c writes them. */
@@ -166,15 +205,19 @@ bool real_bind(void);
                 return (ret)(fallback);                                                            \
         }
 WB_REAL_FUNCS(WB_REAL_TRAMPOLINE)
+#define WB_REAL_VTRAMPOLINE(ret, name, proto, params, args, fallback)                              \
+        WB_REAL_TRAMPOLINE(ret, name, params, args, fallback)
+WB_REAL_VARIADIC(WB_REAL_VTRAMPOLINE)
+#undef WB_REAL_VTRAMPOLINE
 #undef WB_REAL_TRAMPOLINE
 
 /* Plain system calls the library makes for itself (probing fds); never
  * wrapped, so they need no binding. */
-static inline long real_fcntl(int fd, int cmd, long arg)
+static inline long wb_sys_fcntl(int fd, int cmd, long arg)
 {
         return syscall(SYS_fcntl, fd, cmd, arg);
 }
-static inline long real_ioctl(int fd, unsigned long req, void *arg)
+static inline long wb_sys_ioctl(int fd, unsigned long req, void *arg)
 {
         return syscall(SYS_ioctl, fd, req, arg);
 }

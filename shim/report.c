@@ -1,6 +1,7 @@
 /* report.c - log lines and the JSON report (see report.h). */
 #include "report.h"
 
+#include "counter.h"
 #include "fdstate.h"
 #include "real.h"
 
@@ -20,7 +21,7 @@ static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none 
 static char scenario_list[1024];
 static uint64_t spin_limit = 1000;
 
-static _Atomic uint64_t calls_seen[WB_CALL_COUNT], calls_injected[WB_CALL_COUNT];
+static struct wb_counter calls_seen[WB_CALL_COUNT], calls_injected[WB_CALL_COUNT];
 /* the longest spin: length << 32 | fd << 8 | call */
 static _Atomic uint64_t spin_max;
 static _Atomic bool spin_warned, report_done;
@@ -192,7 +193,7 @@ static int open_log(void)
         if (fd < 0)
                 return -1;
         /* Out of the way of programs that assume the low numbers are theirs. */
-        int high = (int)real_fcntl(fd, F_DUPFD_CLOEXEC, 512);
+        int high = (int)wb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 512);
         if (high >= 0) {
                 real_close(fd);
                 fd = high;
@@ -230,8 +231,8 @@ void report_set_scenarios(const char *list)
 void report_restart(void)
 {
         for (int c = 0; c < WB_CALL_COUNT; c++) {
-                atomic_store(&calls_seen[c], 0);
-                atomic_store(&calls_injected[c], 0);
+                counter_reset(&calls_seen[c]);
+                counter_reset(&calls_injected[c]);
         }
         atomic_store(&spin_max, 0);
         atomic_store(&spin_warned, false);
@@ -246,9 +247,9 @@ void report_restart(void)
 
 void report_call(enum wb_call call, bool injected)
 {
-        atomic_fetch_add_explicit(&calls_seen[call], 1, memory_order_relaxed);
+        counter_add(&calls_seen[call], 1);
         if (injected)
-                atomic_fetch_add_explicit(&calls_injected[call], 1, memory_order_relaxed);
+                counter_add(&calls_injected[call], 1);
 }
 
 uint64_t report_injected(int call)
@@ -256,7 +257,7 @@ uint64_t report_injected(int call)
         uint64_t sum = 0;
         for (int c = 0; c < WB_CALL_COUNT; c++)
                 if (call < 0 || call == c)
-                        sum += atomic_load_explicit(&calls_injected[c], memory_order_relaxed);
+                        sum += counter_sum(&calls_injected[c]);
         return sum;
 }
 
@@ -441,9 +442,9 @@ void report_write(void)
                 fmt_str(&f, c ? ",\n   " : "\n   ");
                 fmt_json(&f, rule_call_name((enum wb_call)c));
                 fmt_str(&f, ": {\"seen\": ");
-                fmt_u64(&f, atomic_load(&calls_seen[c]));
+                fmt_u64(&f, counter_sum(&calls_seen[c]));
                 fmt_str(&f, ", \"injected\": ");
-                fmt_u64(&f, atomic_load(&calls_injected[c]));
+                fmt_u64(&f, counter_sum(&calls_injected[c]));
                 fmt_str(&f, "}");
         }
         spin = atomic_load(&spin_max);

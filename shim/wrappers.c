@@ -13,6 +13,9 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
 #include <linux/close_range.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -293,6 +296,135 @@ WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
                 fd_state_set_port(fd, sockaddr_port(addr, salen));
         errno = saved;
         return (int)finish(&c, NULL, r);
+}
+
+/* ---- what starts and ends an fd number's life ---- */
+
+/* A new fd: whatever was known of its number belongs to a closed file. */
+static int created(int fd)
+{
+        if (fd >= 0) {
+                int saved = errno;
+                fd_state_forget(fd);
+                errno = saved;
+        }
+        return fd;
+}
+
+static int created_pair(int r, const int fds[2])
+{
+        if (r == 0) {
+                created(fds[0]);
+                created(fds[1]);
+        }
+        return r;
+}
+
+WB_EXPORT int socket(int d, int t, int p)
+{
+        return created(real_socket(d, t, p));
+}
+WB_EXPORT int socketpair(int d, int t, int p, int sv[2])
+{
+        return created_pair(real_socketpair(d, t, p, sv), sv);
+}
+WB_EXPORT int pipe(int p[2])
+{
+        return created_pair(real_pipe(p), p);
+}
+WB_EXPORT int pipe2(int p[2], int fl)
+{
+        return created_pair(real_pipe2(p, fl), p);
+}
+WB_EXPORT int dup(int fd)
+{
+        return created(real_dup(fd));
+}
+
+/* open's mode is there only when the flags need it, as glibc reads it */
+#define WB_OPEN_MODE(fl)                                                                           \
+        mode_t mode = 0;                                                                           \
+        if (__OPEN_NEEDS_MODE(fl)) {                                                               \
+                va_list ap;                                                                        \
+                va_start(ap, fl);                                                                  \
+                mode = va_arg(ap, mode_t);                                                         \
+                va_end(ap);                                                                        \
+        }
+
+WB_EXPORT int open(const char *path, int fl, ...)
+{
+        WB_OPEN_MODE(fl);
+        return created(real_open(path, fl, mode));
+}
+WB_EXPORT int open64(const char *path, int fl, ...)
+{
+        WB_OPEN_MODE(fl);
+        return created(real_open64(path, fl, mode));
+}
+WB_EXPORT int openat(int dir, const char *path, int fl, ...)
+{
+        WB_OPEN_MODE(fl);
+        return created(real_openat(dir, path, fl, mode));
+}
+WB_EXPORT int openat64(int dir, const char *path, int fl, ...)
+{
+        WB_OPEN_MODE(fl);
+        return created(real_openat64(dir, path, fl, mode));
+}
+WB_EXPORT int __open_2(const char *path, int fl)
+{
+        return created(real___open_2(path, fl));
+}
+WB_EXPORT int __open64_2(const char *path, int fl)
+{
+        return created(real___open64_2(path, fl));
+}
+WB_EXPORT int __openat_2(int dir, const char *path, int fl)
+{
+        return created(real___openat_2(dir, path, fl));
+}
+WB_EXPORT int __openat64_2(int dir, const char *path, int fl)
+{
+        return created(real___openat64_2(dir, path, fl));
+}
+
+/* fcntl's third argument is read as a pointer whatever cmd is, as glibc's
+ * own fcntl does: an int travels in the same register. */
+static int fcntl_done(int cmd, int r)
+{
+        int saved = errno;
+        if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+                fd_state_forget(r);
+        if (r >= 0 && cmd == F_SETFL)
+                fd_state_flags_changed();
+        errno = saved;
+        return r;
+}
+
+#define WB_VA_POINTER(last)                                                                        \
+        va_list ap;                                                                                \
+        va_start(ap, last);                                                                        \
+        void *arg = va_arg(ap, void *);                                                            \
+        va_end(ap)
+
+WB_EXPORT int fcntl(int fd, int cmd, ...)
+{
+        WB_VA_POINTER(cmd);
+        return fcntl_done(cmd, real_fcntl(fd, cmd, arg));
+}
+WB_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+        WB_VA_POINTER(cmd);
+        return fcntl_done(cmd, real_fcntl64(fd, cmd, arg));
+}
+WB_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+        WB_VA_POINTER(req);
+        int r = real_ioctl(fd, req, arg), saved = errno;
+        if (r >= 0 && req == FIONBIO)
+                fd_state_flags_changed();
+        errno = saved;
+        return r;
 }
 
 /* ---- what ends an fd number's life ---- */
