@@ -1,0 +1,1111 @@
+/* test_engine.c - the decision engine: engine_install + engine_decide on
+ * real fds made here (pipes, socket pairs, TCP over 127.0.0.1, a regular
+ * file, an eventfd, a pty).
+ *
+ * The unit tests link the engine without the public wrappers, so nothing
+ * tells the fd table that a number was closed: every fd made here goes
+ * through track() (which forgets what the table knew of its number, as the
+ * close wrapper of its previous holder would have) and is closed through
+ * close_fd() (which forgets, as the close wrapper does); a mode changed with
+ * F_SETFL is announced with fd_state_flags_changed(), as the fcntl wrapper
+ * does.
+ */
+#include "wbtest.h"
+
+#include "engine.h"
+#include "fdstate.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ---- fds ---- */
+
+static int open_fds[64];
+static unsigned n_open;
+
+static int track(int fd)
+{
+        assert_true(fd >= 0);
+        assert_true(n_open < N_ELEMS(open_fds));
+        fd_state_forget(fd);
+        open_fds[n_open++] = fd;
+        return fd;
+}
+
+static void close_fd(int fd)
+{
+        for (unsigned i = 0; i < n_open; i++)
+                if (open_fds[i] == fd) {
+                        open_fds[i] = open_fds[--n_open];
+                        break;
+                }
+        fd_state_forget(fd);
+        close(fd);
+}
+
+static void make_pipe(int p[2], int flags)
+{
+        assert_int_equal(pipe2(p, flags | O_CLOEXEC), 0);
+        track(p[0]);
+        track(p[1]);
+}
+
+static void make_socketpair(int type, int sv[2])
+{
+        assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+        track(sv[0]);
+        track(sv[1]);
+}
+
+/* F_SETFL, and what the fcntl wrapper then tells the fd table */
+static void set_nonblocking(int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+        assert_true(fl >= 0);
+        assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+        fd_state_flags_changed();
+}
+
+/* A listener on 127.0.0.1 and a connection to it. */
+struct tcp {
+        int listener, client, server; /* client and server non-blocking */
+        unsigned port;                /* the listener's */
+};
+
+static void make_tcp(struct tcp *t)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET};
+        socklen_t len = sizeof a;
+
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        t->listener = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        assert_int_equal(bind(t->listener, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(listen(t->listener, 4), 0);
+        assert_int_equal(getsockname(t->listener, (struct sockaddr *)&a, &len), 0);
+        t->port = ntohs(a.sin_port);
+        t->client = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        /* a blocking connect on loopback completes at once (the backlog has room) */
+        assert_int_equal(connect(t->client, (struct sockaddr *)&a, sizeof a), 0);
+        t->server = track(accept4(t->listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        set_nonblocking(t->client);
+}
+
+static struct sockaddr_in loopback(unsigned port)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return a;
+}
+
+/* ---- the engine ---- */
+
+static void install(const char *rules, uint64_t seed)
+{
+        struct wb_rule r[WB_MAX_RULES];
+        unsigned n = parse_list_ok(rules, r, WB_MAX_RULES);
+        assert_int_equal(engine_install(r, n, seed), 0);
+}
+
+static enum wb_verdict decide_full(enum wb_call call, int fd, size_t len, int flags,
+                                   const struct sockaddr *addr, struct wb_decision *d)
+{
+        struct wb_callinfo c = {.call = call, .fd = fd, .len = len, .flags = flags, .addr = addr};
+        memset(d, 0, sizeof *d);
+        return engine_decide(&c, d);
+}
+
+static enum wb_verdict decide(enum wb_call call, int fd, struct wb_decision *d)
+{
+        return decide_full(call, fd, 4096, 0, NULL, d);
+}
+
+/* counted and injected of rule i */
+static void totals(unsigned i, uint64_t *counted, uint64_t *injected)
+{
+        assert_non_null(engine_rule(i, counted, injected));
+}
+
+#define expect_totals(i, counted, injected) expect_totals_at(i, counted, injected, __LINE__)
+static void expect_totals_at(unsigned i, uint64_t counted, uint64_t injected, int line)
+{
+        uint64_t c, j;
+
+        totals(i, &c, &j);
+        if (c != counted || j != injected) {
+                print_error("# rule %u: counted %llu injected %llu, expected %llu and %llu\n", i,
+                            (unsigned long long)c, (unsigned long long)j,
+                            (unsigned long long)counted, (unsigned long long)injected);
+                _fail(__FILE__, line);
+        }
+}
+
+static int group_setup(void **state)
+{
+        (void)state;
+        engine_set_process_names("test_engine", "test_engine");
+        return 0;
+}
+
+static int setup(void **state)
+{
+        (void)state;
+        n_open = 0;
+        engine_pause(false);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        while (n_open)
+                close_fd(open_fds[n_open - 1]);
+        engine_pause(false);
+        engine_set_process_names("test_engine", "test_engine");
+        return engine_install(NULL, 0, 1);
+}
+
+/* ---- triggers ---- */
+
+static bool spec_example(uint64_t n)
+{
+        return n == 1 || (n >= 4 && n <= 6) || (n >= 10 && n % 5 == 0);
+}
+
+static void test_when_fires_on_exact_calls(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        unsigned fired = 0;
+        uint64_t c, j;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1,4..6,10+5", 1);
+        const struct wb_rule *rule = engine_rule(0, &c, &j);
+        assert_non_null(rule);
+        for (uint64_t n = 1; n <= 60; n++) {
+                enum wb_verdict v = decide(WB_READ, p[0], &d);
+                if ((v == WB_FAIL) != spec_example(n))
+                        fail_because("call %llu: verdict %d", (unsigned long long)n, v);
+                if (v == WB_FAIL) {
+                        fired++;
+                        assert_int_equal(d.verdict, WB_FAIL);
+                        assert_int_equal(d.err, EAGAIN);
+                        assert_int_equal(d.callno, n);
+                        assert_ptr_equal(d.rule, rule);
+                        assert_int_equal(d.sotype, 0);
+                }
+        }
+        expect_totals(0, 60, fired);
+        assert_int_equal(fired, 1 + 3 + 11);
+}
+
+static void test_no_trigger_fires_every_call(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("input", 1);
+        for (unsigned n = 1; n <= 10; n++) {
+                assert_int_equal(decide(WB_READV, p[0], &d), WB_FAIL);
+                assert_int_equal(d.callno, n);
+        }
+        expect_totals(0, 10, 10);
+}
+
+static void test_unnamed_calls_pass_uncounted(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read", 1);
+        assert_int_equal(wb_engine_armed, WB_CALL_BIT(WB_READ));
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_PASS);
+        assert_int_equal(decide(WB_READV, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_RECV, p[0], &d), WB_PASS);
+        expect_totals(0, 0, 0);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        expect_totals(0, 1, 1);
+
+        install("accept;connect", 1);
+        assert_int_equal(wb_engine_armed, WB_GROUP_ACCEPT | WB_GROUP_CONNECT);
+}
+
+static void test_max_caps_per_fd(void **state)
+{
+        struct wb_decision d;
+        int a[2], b[2];
+        (void)state;
+
+        make_pipe(a, O_NONBLOCK);
+        make_pipe(b, O_NONBLOCK);
+        install("read max=2", 1);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_FAIL);
+        for (int i = 0; i < 5; i++)
+                assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        /* another fd has its own two */
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_PASS);
+        expect_totals(0, 10, 4);
+}
+
+static void test_max_caps_per_process(void **state)
+{
+        struct wb_decision d;
+        int a[2], b[2];
+        (void)state;
+
+        make_pipe(a, O_NONBLOCK);
+        make_pipe(b, O_NONBLOCK);
+        install("read max=3 per=process", 1);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 3);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(decide(WB_READ, b[0], &d), WB_PASS);
+                assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        }
+        expect_totals(0, 9, 3);
+}
+
+static void test_per_fd_counts_each_fd(void **state)
+{
+        struct wb_decision d;
+        int a[2], b[2];
+        (void)state;
+
+        make_pipe(a, O_NONBLOCK);
+        make_pipe(b, O_NONBLOCK);
+        install("read when=2", 1);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 2);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 2);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_PASS);
+        expect_totals(0, 6, 2);
+}
+
+static void test_per_process_counts_across_fds(void **state)
+{
+        struct wb_decision d;
+        int a[2], b[2];
+        (void)state;
+
+        make_pipe(a, O_NONBLOCK);
+        make_pipe(b, O_NONBLOCK);
+        install("read when=2,5 per=process", 1);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 2);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 5);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_PASS);
+        expect_totals(0, 6, 2);
+}
+
+static void test_forgotten_fd_counts_from_one(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=2 max=1", 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        /* what the close wrapper does when the number is closed */
+        fd_state_forget(p[0]);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL); /* max= counts again too */
+        assert_int_equal(d.callno, 2);
+        expect_totals(0, 5, 2);
+}
+
+static void test_reused_fd_number_counts_from_one(void **state)
+{
+        struct wb_decision d;
+        int p[2], q[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1", 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        int old = p[0];
+        close_fd(p[1]);
+        close_fd(p[0]);
+        make_pipe(q, O_NONBLOCK);
+        /* POSIX: the lowest free numbers, so the same ones again */
+        assert_int_equal(q[0], old);
+        assert_int_equal(decide(WB_READ, q[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 1);
+}
+
+static void test_reused_fd_number_is_probed_again(void **state)
+{
+        struct wb_decision d;
+        int p[2], sv[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("recv family=unix", 1);
+        assert_int_equal(decide(WB_RECV, p[0], &d), WB_PASS); /* a pipe has no family */
+        int old = p[0];
+        close_fd(p[1]);
+        close_fd(p[0]);
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        assert_int_equal(sv[0], old);
+        assert_int_equal(decide(WB_RECV, sv[0], &d), WB_FAIL);
+        assert_int_equal(d.family, WB_FAMILY_UNIX);
+        assert_int_equal(d.sotype, SOCK_STREAM);
+}
+
+/* ---- prob= ---- */
+
+#define PROB_CALLS 256
+
+static void prob_sequence(int fd, bool out[PROB_CALLS])
+{
+        struct wb_decision d;
+        for (unsigned n = 0; n < PROB_CALLS; n++)
+                out[n] = decide(WB_READ, fd, &d) == WB_FAIL;
+}
+
+static void test_prob_is_deterministic(void **state)
+{
+        bool first[PROB_CALLS], again[PROB_CALLS], other_seed[PROB_CALLS], other_fd[PROB_CALLS];
+        int p[2], q[2];
+        unsigned fired = 0;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_pipe(q, O_NONBLOCK);
+        install("read prob=0.5", 12345);
+        assert_int_equal(engine_seed(), 12345);
+        prob_sequence(p[0], first);
+        prob_sequence(q[0], other_fd);
+        install("read prob=0.5", 12345);
+        prob_sequence(p[0], again);
+        install("read prob=0.5", 12346);
+        prob_sequence(p[0], other_seed);
+
+        for (unsigned n = 0; n < PROB_CALLS; n++)
+                fired += first[n];
+        assert_true(fired > 0 && fired < PROB_CALLS);
+        assert_memory_equal(first, again, sizeof first);
+        /* 2^-256 odds of a false alarm */
+        assert_memory_not_equal(first, other_seed, sizeof first);
+        /* each fd draws its own sequence: not every fd fails in step */
+        assert_memory_not_equal(first, other_fd, sizeof first);
+}
+
+static void test_prob_matches_exposed_function(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        /* per fd: the scope is the fd; rule 1 is the rule's place in the set */
+        install("write when=1; read prob=0.4", 99);
+        for (uint64_t n = 1; n <= 500; n++) {
+                bool fired = decide(WB_READ, p[0], &d) == WB_FAIL;
+                if (fired != engine_prob_fires(0.4, 99, 1, p[0], n))
+                        fail_because("per=fd call %llu differs", (unsigned long long)n);
+        }
+        /* per process: one scope for all fds, -1 */
+        install("read prob=0.4 per=process", 7);
+        for (uint64_t n = 1; n <= 500; n++) {
+                bool fired = decide(WB_READ, p[0], &d) == WB_FAIL;
+                if (fired != engine_prob_fires(0.4, 7, 0, -1, n))
+                        fail_because("per=process call %llu differs", (unsigned long long)n);
+        }
+}
+
+/* Bounds at more than 6 standard deviations of a binomial: a correct
+ * engine fails them less than once in a billion runs. */
+static void test_prob_rate(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        unsigned fired = 0;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read prob=0.3", 1);
+        for (int n = 0; n < 10000; n++)
+                fired += decide(WB_READ, p[0], &d) == WB_FAIL;
+        assert_in_range(fired, 2700, 3300); /* sd 46 */
+        expect_totals(0, 10000, fired);
+
+        static const struct {
+                double prob;
+                unsigned lo, hi; /* out of 10000 */
+        } rates[] = {
+            {0.05, 350, 650},  /* sd 22 */
+            {0.3, 2700, 3300}, /* sd 46 */
+            {0.5, 4650, 5350}, /* sd 50 */
+            {0.9, 8800, 9200}, /* sd 30 */
+            {0.0, 0, 0},       {1.0, 10000, 10000},
+        };
+        for (size_t i = 0; i < N_ELEMS(rates); i++)
+                for (uint64_t seed = 1; seed <= 3; seed++) {
+                        unsigned hits = 0;
+                        for (uint64_t n = 1; n <= 10000; n++)
+                                hits += engine_prob_fires(rates[i].prob, seed, 0, 5, n);
+                        if (hits < rates[i].lo || hits > rates[i].hi)
+                                fail_because("prob=%g seed %llu: %u of 10000", rates[i].prob,
+                                             (unsigned long long)seed, hits);
+                }
+}
+
+static void test_prob_zero_and_one(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read prob=0; read prob=1 errno=EINTR", 1);
+        for (int n = 0; n < 1000; n++) {
+                assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+                assert_int_equal(d.err, EINTR);
+        }
+        expect_totals(0, 1000, 0);
+        expect_totals(1, 1000, 1000);
+}
+
+/* ---- filters ---- */
+
+static void test_blocking_fd_not_counted_by_default(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, 0);
+        install("read", 1);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        expect_totals(0, 0, 0);
+
+        install("read blocking=any", 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 1);
+        expect_totals(0, 1, 1);
+
+        /* a mode changed by F_SETFL is seen, also through a dup'd fd that
+         * shares the open file description */
+        int dup_fd = track(dup(p[0]));
+        install("read", 1);
+        assert_int_equal(decide(WB_READ, dup_fd, &d), WB_PASS);
+        set_nonblocking(p[0]);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, dup_fd, &d), WB_FAIL);
+}
+
+static void test_msg_dontwait_counts_blocking_socket(void **state)
+{
+        struct wb_decision d;
+        int sv[2];
+        (void)state;
+
+        make_socketpair(SOCK_STREAM, sv);
+        install("recv,send", 1);
+        assert_int_equal(decide_full(WB_RECV, sv[0], 100, 0, NULL, &d), WB_PASS);
+        expect_totals(0, 0, 0);
+        assert_int_equal(decide_full(WB_RECV, sv[0], 100, MSG_DONTWAIT, NULL, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.callno, 1);
+        assert_int_equal(decide_full(WB_RECV, sv[0], 100, MSG_PEEK, NULL, &d), WB_PASS);
+        expect_totals(0, 1, 1);
+}
+
+static void test_type_default_excludes_regular_file(void **state)
+{
+        struct wb_decision d;
+        FILE *f = tmpfile();
+        int fd;
+        (void)state;
+
+        assert_non_null(f);
+        fd = track(dup(fileno(f)));
+        fd_state_forget(fileno(f));
+        fclose(f);
+        set_nonblocking(fd); /* so only type= can keep it out */
+
+        install("read", 1);
+        assert_int_equal(decide(WB_READ, fd, &d), WB_PASS);
+        expect_totals(0, 0, 0);
+        install("read type=file", 1);
+        assert_int_equal(decide(WB_READ, fd, &d), WB_FAIL);
+        install("read type=socket,pipe,tty,other", 1);
+        assert_int_equal(decide(WB_READ, fd, &d), WB_PASS);
+}
+
+static void test_type_default_excludes_eventfd(void **state)
+{
+        struct wb_decision d;
+        int efd, p[2];
+        (void)state;
+
+        efd = track(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        make_pipe(p, O_NONBLOCK);
+        install("read", 1);
+        assert_int_equal(decide(WB_READ, efd, &d), WB_PASS);
+        expect_totals(0, 0, 0);
+        install("read type=other", 1);
+        assert_int_equal(decide(WB_READ, efd, &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        install("read type=pipe", 1);
+        assert_int_equal(decide(WB_READ, efd, &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+}
+
+static void test_type_tty(void **state)
+{
+        struct wb_decision d;
+        int master, slave;
+        (void)state;
+
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) || unlockpt(master) || !ptsname(master)) {
+                if (master >= 0)
+                        close(master);
+                print_message("# skip: no pseudo-terminal here (posix_openpt: %s)\n",
+                              strerror(errno));
+                skip();
+        }
+        track(master);
+        slave = track(open(ptsname(master), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+        install("read", 1);
+        assert_int_equal(decide(WB_READ, slave, &d), WB_FAIL);
+        install("read type=socket,pipe", 1);
+        assert_int_equal(decide(WB_READ, slave, &d), WB_PASS);
+}
+
+static void test_family_filter(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        int sv[2], p[2];
+        (void)state;
+
+        make_tcp(&t);
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        make_pipe(p, O_NONBLOCK);
+
+        install("recv,read family=unix", 1);
+        assert_int_equal(decide(WB_RECV, sv[0], &d), WB_FAIL);
+        assert_int_equal(d.family, WB_FAMILY_UNIX);
+        assert_int_equal(decide(WB_RECV, t.client, &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS); /* not a socket: never passes */
+        expect_totals(0, 1, 1);
+
+        install("recv family=inet", 1);
+        assert_int_equal(decide(WB_RECV, t.client, &d), WB_FAIL);
+        assert_int_equal(d.family, WB_FAMILY_INET);
+        assert_int_equal(d.sotype, SOCK_STREAM);
+        assert_int_equal(decide(WB_RECV, sv[0], &d), WB_PASS);
+
+        install("recv family=inet6", 1);
+        assert_int_equal(decide(WB_RECV, t.client, &d), WB_PASS);
+        install("recv family=inet6,unix", 1);
+        assert_int_equal(decide(WB_RECV, t.client, &d), WB_PASS);
+        assert_int_equal(decide(WB_RECV, sv[1], &d), WB_FAIL);
+}
+
+static void test_port_filter(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        char rules[64];
+        unsigned other;
+        (void)state;
+
+        make_tcp(&t);
+        other = t.port == 65535 ? 1 : t.port + 1;
+
+        snprintf(rules, sizeof rules, "recv port=%u", t.port);
+        install(rules, 1);
+        assert_int_equal(decide(WB_RECV, t.client, &d), WB_FAIL); /* its peer is the listener */
+        assert_int_equal(decide(WB_RECV, t.server, &d), WB_PASS); /* its peer's port is random */
+        expect_totals(0, 1, 1);
+        snprintf(rules, sizeof rules, "recv port=%u", other);
+        install(rules, 1);
+        assert_int_equal(decide(WB_RECV, t.client, &d), WB_PASS);
+
+        /* connect and sendto: the destination given in the call */
+        int s = track(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        struct sockaddr_in to = loopback(t.port), elsewhere = loopback(other);
+        snprintf(rules, sizeof rules, "connect port=%u", t.port);
+        install(rules, 1);
+        assert_int_equal(decide_full(WB_CONNECT, s, 0, 0, (struct sockaddr *)&elsewhere, &d),
+                         WB_PASS);
+        assert_int_equal(decide_full(WB_CONNECT, s, 0, 0, (struct sockaddr *)&to, &d), WB_FAIL);
+        assert_int_equal(d.err, EINPROGRESS);
+
+        int u = track(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        snprintf(rules, sizeof rules, "sendto port=%u", t.port);
+        install(rules, 1);
+        assert_int_equal(decide_full(WB_SENDTO, u, 10, 0, (struct sockaddr *)&to, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.sotype, SOCK_DGRAM);
+        assert_int_equal(decide_full(WB_SENDTO, u, 10, 0, (struct sockaddr *)&elsewhere, &d),
+                         WB_PASS);
+        assert_int_equal(decide_full(WB_SENDTO, u, 10, 0, NULL, &d), WB_PASS); /* no peer */
+}
+
+static void test_fd_filter(void **state)
+{
+        struct wb_decision d;
+        int a[2], b[2];
+        char rules[32];
+        (void)state;
+
+        make_pipe(a, O_NONBLOCK);
+        make_pipe(b, O_NONBLOCK);
+        snprintf(rules, sizeof rules, "read fd=%d", b[0]);
+        install(rules, 1);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, b[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+        expect_totals(0, 1, 1);
+}
+
+static void test_process_filter(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        engine_set_process_names("python3", "python3.11");
+        install("read process=curl", 1);
+        assert_int_equal(wb_engine_armed, 0);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        expect_totals(0, 0, 0);
+        install("read process=python3", 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        install("read process=python3.11", 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+}
+
+/* ---- several rules ---- */
+
+static void test_first_firing_rule_decides(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1 errno=ECONNRESET; read when=1,2 errno=EINTR; read when=3", 1);
+        const struct wb_rule *second = engine_rule(1, &(uint64_t){0}, &(uint64_t){0});
+
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.err, ECONNRESET);
+        /* the second rule counted call 1 although the first decided it */
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.err, EINTR);
+        assert_int_equal(d.callno, 2);
+        assert_ptr_equal(d.rule, second);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.callno, 3);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+
+        expect_totals(0, 4, 1);
+        expect_totals(1, 4, 1);
+        expect_totals(2, 4, 1);
+}
+
+/* ---- output EAGAIN and bytes in flight (SPEC §4) ---- */
+
+static void test_output_eagain_deferred_on_pipe(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("write when=1", 1);
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_PASS); /* nothing in flight */
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_PASS); /* still nothing */
+        expect_totals(0, 2, 0);
+        assert_int_equal(write(p[1], "x", 1), 1);
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.callno, 3);
+        /* the deferred injection happened once; when=1 is spent */
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_PASS);
+        expect_totals(0, 4, 1);
+}
+
+static void test_output_eagain_not_deferred_with_bytes_in_flight(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        assert_int_equal(write(p[1], "xy", 2), 2);
+        install("write when=1", 1);
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_FAIL);
+        assert_int_equal(d.callno, 1);
+}
+
+static void test_output_inflight_any_fires_at_once(void **state)
+{
+        struct wb_decision d;
+        int p[2], sv[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        install("write,send when=1 inflight=any", 1);
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.callno, 1);
+        assert_int_equal(decide(WB_SEND, sv[0], &d), WB_FAIL);
+}
+
+static void test_output_hard_errno_not_deferred(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("write when=1 errno=EPIPE", 1);
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_FAIL);
+        assert_int_equal(d.err, EPIPE);
+}
+
+static void test_deferred_eagain_lets_next_rule_decide(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        uint64_t c, j;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("write when=1; write when=1 short=2", 1);
+        assert_int_equal(decide_full(WB_WRITE, p[1], 10, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.limit, 2);
+        assert_ptr_equal(d.rule, engine_rule(1, &c, &j));
+        expect_totals(0, 1, 0);
+        expect_totals(1, 1, 1);
+}
+
+static void test_output_eagain_deferred_on_unix_socket(void **state)
+{
+        struct wb_decision d;
+        int sv[2];
+        (void)state;
+
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        install("send when=1", 1);
+        assert_int_equal(decide(WB_SEND, sv[0], &d), WB_PASS);
+        assert_int_equal(send(sv[0], "abc", 3, 0), 3); /* unread by sv[1] */
+        assert_int_equal(decide(WB_SEND, sv[0], &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.callno, 2);
+}
+
+static void test_output_eagain_at_once_on_tcp(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        (void)state;
+
+        make_tcp(&t);
+        install("send when=1", 1);
+        assert_int_equal(decide(WB_SEND, t.client, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(d.callno, 1);
+}
+
+/* ---- short= ---- */
+
+static void test_short(void **state)
+{
+        struct wb_decision d;
+        int p[2], sv[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read short=4", 1);
+        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.verdict, WB_SHORT);
+        assert_int_equal(d.limit, 4);
+        assert_int_equal(d.callno, 1);
+        /* nothing to cut */
+        assert_int_equal(decide_full(WB_READ, p[0], 4, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, p[0], 3, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, p[0], 5, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.callno, 4);
+        expect_totals(0, 4, 2);
+
+        /* output needs no bytes in flight for a short count */
+        install("write short=1", 1);
+        assert_int_equal(decide_full(WB_WRITE, p[1], 2, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.limit, 1);
+
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        install("recv,send short=2", 1);
+        assert_int_equal(decide_full(WB_RECV, sv[0], 100, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.sotype, SOCK_STREAM);
+        assert_int_equal(decide_full(WB_SEND, sv[1], 100, 0, NULL, &d), WB_SHORT);
+}
+
+static void test_short_never_cuts_datagrams(void **state)
+{
+        struct wb_decision d;
+        int sv[2];
+        struct tcp t;
+        (void)state;
+
+        make_socketpair(SOCK_DGRAM | SOCK_NONBLOCK, sv);
+        make_tcp(&t);
+        install("recv,send short=4", 1);
+        assert_int_equal(decide_full(WB_RECV, sv[0], 100, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_SEND, sv[1], 100, 0, NULL, &d), WB_PASS);
+        expect_totals(0, 2, 0);
+        assert_int_equal(decide_full(WB_RECV, t.client, 100, 0, NULL, &d), WB_SHORT);
+
+        int u = track(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        assert_int_equal(decide_full(WB_SEND, u, 100, 0, NULL, &d), WB_PASS);
+
+        /* the mmsg calls are shortened by whole messages: len counts them */
+        install("sendmmsg,recvmmsg short=4", 1);
+        assert_int_equal(decide_full(WB_SENDMMSG, sv[0], 3, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_RECVMMSG, sv[1], 1, 0, NULL, &d), WB_PASS);
+}
+
+/* ---- pause, until=poll, totals ---- */
+
+static void test_pause_counts_but_never_injects(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1+", 1);
+        engine_pause(true);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        expect_totals(0, 3, 0);
+        engine_pause(false);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 4);
+        expect_totals(0, 4, 1);
+
+        /* a call number that passed during the pause is not made up later */
+        install("read when=2", 1);
+        engine_pause(true);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        engine_pause(false);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        expect_totals(0, 3, 0);
+}
+
+static void test_until_poll(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1 until=poll", 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 2);
+        /* a wait that did not report it ready changes nothing */
+        fd_state_note_wait(p[0], false);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        fd_state_note_wait(p[0], true);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        expect_totals(0, 5, 3);
+}
+
+static void test_rule_totals_and_accessors(void **state)
+{
+        struct wb_decision d;
+        int a[2], b[2];
+        uint64_t want_counted[2] = {0, 0}, want_injected[2] = {0, 0};
+        uint64_t c, j;
+        (void)state;
+
+        make_pipe(a, O_NONBLOCK);
+        make_pipe(b, O_NONBLOCK);
+        install("read when=2+2 max=5; read,readv prob=0.5 errno=EINTR", 77);
+        assert_int_equal(engine_rule_count(), 2);
+        assert_int_equal(engine_seed(), 77);
+        assert_string_equal(engine_rule(0, &c, &j)->text, "read when=2+2 max=5");
+        assert_string_equal(engine_rule(1, &c, &j)->text, "read,readv prob=0.5 errno=EINTR");
+        assert_null(engine_rule(2, &c, &j));
+
+        for (int i = 0; i < 200; i++) {
+                int fd = i % 3 ? a[0] : b[0];
+                enum wb_call call = i % 5 ? WB_READ : WB_READV;
+                enum wb_verdict v = decide(call, fd, &d);
+
+                if (call == WB_READ)
+                        want_counted[0]++;
+                want_counted[1]++;
+                if (v == WB_FAIL)
+                        want_injected[d.err == EINTR]++;
+        }
+        for (unsigned i = 0; i < 2; i++) {
+                totals(i, &c, &j);
+                assert_int_equal(c, want_counted[i]);
+                assert_int_equal(j, want_injected[i]);
+        }
+        assert_int_equal(want_injected[0], 10); /* max=5 on each of two fds */
+        assert_true(want_injected[1] > 0);
+
+        /* a new set starts from zero */
+        install("read", 1);
+        expect_totals(0, 0, 0);
+        assert_int_equal(engine_rule_count(), 1);
+        install("", 1);
+        assert_int_equal(engine_rule_count(), 0);
+        assert_int_equal(decide(WB_READ, a[0], &d), WB_PASS);
+}
+
+/* after fork: the same rules, every count from zero */
+static void test_restart_counts(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        uint64_t c, j;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1; read when=2 per=process", 5);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        engine_restart_counts();
+        assert_int_equal(engine_rule_count(), 2);
+        assert_int_equal(engine_seed(), 5);
+        assert_string_equal(engine_rule(1, &c, &j)->text, "read when=2 per=process");
+        expect_totals(0, 0, 0);
+        expect_totals(1, 0, 0);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 2);
+        assert_string_equal(d.rule->text, "read when=2 per=process");
+}
+
+/* ---- default errnos per call and family ---- */
+
+static void test_default_errnos(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        (void)state;
+
+        make_tcp(&t);
+        set_nonblocking(t.listener);
+        install("accept; connect", 1);
+        /* accept names accept4 too */
+        assert_int_equal(decide(WB_ACCEPT4, t.listener, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+        assert_int_equal(decide(WB_ACCEPT, t.listener, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+
+        int s = track(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        struct sockaddr_in to = loopback(t.port);
+        assert_int_equal(decide_full(WB_CONNECT, s, 0, 0, (struct sockaddr *)&to, &d), WB_FAIL);
+        assert_int_equal(d.err, EINPROGRESS);
+
+        int u = track(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        struct sockaddr_un path = {.sun_family = AF_UNIX, .sun_path = "/nonexistent/sock"};
+        assert_int_equal(decide_full(WB_CONNECT, u, 0, 0, (struct sockaddr *)&path, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+
+        int s6 = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s6 >= 0) {
+                struct sockaddr_in6 to6 = {.sin6_family = AF_INET6,
+                                           .sin6_port = htons((uint16_t)t.port)};
+                to6.sin6_addr = in6addr_loopback;
+                track(s6);
+                assert_int_equal(decide_full(WB_CONNECT, s6, 0, 0, (struct sockaddr *)&to6, &d),
+                                 WB_FAIL);
+                assert_int_equal(d.err, EINPROGRESS);
+                assert_int_equal(d.family, WB_FAMILY_INET6);
+        }
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            T(test_when_fires_on_exact_calls),
+            T(test_no_trigger_fires_every_call),
+            T(test_unnamed_calls_pass_uncounted),
+            T(test_max_caps_per_fd),
+            T(test_max_caps_per_process),
+            T(test_per_fd_counts_each_fd),
+            T(test_per_process_counts_across_fds),
+            T(test_forgotten_fd_counts_from_one),
+            T(test_reused_fd_number_counts_from_one),
+            T(test_reused_fd_number_is_probed_again),
+            T(test_prob_is_deterministic),
+            T(test_prob_matches_exposed_function),
+            T(test_prob_rate),
+            T(test_prob_zero_and_one),
+            T(test_blocking_fd_not_counted_by_default),
+            T(test_msg_dontwait_counts_blocking_socket),
+            T(test_type_default_excludes_regular_file),
+            T(test_type_default_excludes_eventfd),
+            T(test_type_tty),
+            T(test_family_filter),
+            T(test_port_filter),
+            T(test_fd_filter),
+            T(test_process_filter),
+            T(test_first_firing_rule_decides),
+            T(test_output_eagain_deferred_on_pipe),
+            T(test_output_eagain_not_deferred_with_bytes_in_flight),
+            T(test_output_inflight_any_fires_at_once),
+            T(test_output_hard_errno_not_deferred),
+            T(test_deferred_eagain_lets_next_rule_decide),
+            T(test_output_eagain_deferred_on_unix_socket),
+            T(test_output_eagain_at_once_on_tcp),
+            T(test_short),
+            T(test_short_never_cuts_datagrams),
+            T(test_pause_counts_but_never_injects),
+            T(test_until_poll),
+            T(test_rule_totals_and_accessors),
+            T(test_restart_counts),
+            T(test_default_errnos),
+        };
+        return cmocka_run_group_tests_name("engine", tests, group_setup, NULL);
+}
