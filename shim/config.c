@@ -248,10 +248,8 @@ static int env_u64(const char *var, uint64_t def, uint64_t *out, struct wb_diag 
         uint64_t x = 0;
 
         *out = def;
-        if (!v)
-                return 0;
-        if (!*v)
-                goto bad;
+        if (!v || !*v)
+                return 0; /* empty counts as unset, as for the other variables */
         for (const char *c = v; *c; c++) {
                 if (*c < '0' || *c > '9' || x > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
                         goto bad;
@@ -297,7 +295,7 @@ int config_settings(struct wb_settings *s, struct wb_diag *d)
         return 0;
 }
 
-int config_resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb_rule *rules,
+static int resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb_rule *rules,
                    unsigned *n, struct wb_diag *d)
 {
         *n = 0;
@@ -326,5 +324,15 @@ int config_resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb
         }
         if (s->rules && rule_parse_list(s->rules, "WOULDBLOCK_RULES", rules, n, WB_MAX_RULES, d))
                 return -1;
+        return 0;
+}
+
+int config_resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb_rule *rules,
+                   unsigned *n, struct wb_diag *d)
+{
+        if (resolve(s, cfg, rules, n, d)) {
+                config_free(cfg);
+                return -1;
+        }
         return 0;
 }

@@ -25,13 +25,15 @@ static const struct {
         X(EAGAIN)                                                                                  \
         X(EINPROGRESS)                                                                             \
         X(EALREADY)                                                                                \
-        X(EINTR) X(ECONNRESET) X(ECONNREFUSED) X(ECONNABORTED) X(EPIPE) X(ENOTCONN) X(ETIMEDOUT)   \
-            X(EHOSTUNREACH) X(ENETUNREACH) X(ENETDOWN) X(ENETRESET) X(EHOSTDOWN) X(EADDRINUSE)     \
-                X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE) X(EBADF) X(EINVAL)       \
-                    X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC) X(EDQUOT)  \
-                        X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT) X(ESPIPE)      \
-                            X(EBUSY) X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV)             \
-                                X(EAFNOSUPPORT) X(EPROTONOSUPPORT) X(ENOPROTOOPT) X(EDESTADDRREQ)  \
+        X(EINTR)                                                                                   \
+        X(ECONNRESET)                                                                              \
+        X(ECONNREFUSED) X(ECONNABORTED) X(EPIPE) X(ENOTCONN) X(ETIMEDOUT) X(EHOSTUNREACH)          \
+            X(ENETUNREACH) X(ENETDOWN) X(ENETRESET) X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL)    \
+                X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE) X(EBADF) X(EINVAL) X(EFAULT) X(EIO)       \
+                    X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC) X(EDQUOT) X(EISCONN)        \
+                        X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT) X(ESPIPE) X(EBUSY)        \
+                            X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV) X(EAFNOSUPPORT)      \
+                                X(EPROTONOSUPPORT) X(ENOPROTOOPT) X(EDESTADDRREQ)                  \
                                     X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT) X(ETOOMANYREFS) X(ENOSR)    \
                                         X(ENOLINK) X(ECOMM) X(ERESTART) X(EOVERFLOW) X(EILSEQ)     \
                                             X(ENOTSUP) X(ETXTBSY) X(ENOTTY) X(EEXIST) X(EISDIR)    \
@@ -229,23 +231,41 @@ static int parse_when(struct parser *p, const char *s, const char *end, struct w
         return 0;
 }
 
-/* 0 <= P <= 1, plain decimal (no locale, no exponent) */
+static const double pow10_table[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                                     1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+#define PROB_DIGITS 18 /* decimals kept: more than a double tells apart */
+
+/* 0 <= P <= 1, plain decimal (no locale, no exponent). The value is the
+ * integer of its digits divided once by a power of ten, so the canonical
+ * form (put_prob) reads back to the very same double. */
 static int parse_prob(struct parser *p, const char *s, const char *end, double *out)
 {
-        double v = 0, scale = 1;
+        uint64_t mant = 0;
+        unsigned decimals = 0;
         const char *c = s;
-        bool digits = false;
+        bool digits = false, dot = false;
 
-        for (; c < end && is_digit(*c); c++, digits = true)
-                v = v * 10 + (*c - '0');
-        if (c < end && *c == '.')
-                for (c++; c < end && is_digit(*c); c++, digits = true)
-                        v += (*c - '0') * (scale /= 10);
+        for (; c < end; c++) {
+                if (*c == '.' && !dot) {
+                        dot = true;
+                        continue;
+                }
+                if (!is_digit(*c))
+                        break;
+                digits = true;
+                if (dot && decimals == PROB_DIGITS)
+                        continue; /* beyond what a double holds */
+                if (mant > (UINT64_MAX - 9) / 10)
+                        return fail_at(p, s, "prob: %.*s is not between 0 and 1", (int)(end - s),
+                                       s);
+                mant = mant * 10 + (uint64_t)(*c - '0');
+                decimals += dot;
+        }
         if (!digits || c != end)
                 return fail_at(p, s, "prob: '%.*s' is not a number", (int)(end - s), s);
-        if (v > 1)
+        *out = (double)mant / pow10_table[decimals];
+        if (*out > 1)
                 return fail_at(p, s, "prob: %.*s is not between 0 and 1", (int)(end - s), s);
-        *out = v;
         return 0;
 }
 
@@ -545,16 +565,18 @@ static void put_words(struct out *o, const char *key, unsigned bits, const char 
                 }
 }
 
+/* The shortest decimal that parse_prob reads back as this very double. */
 static void put_prob(struct out *o, double prob)
 {
-        uint64_t millionths = (uint64_t)(prob * 1e6 + 0.5);
-        char frac[8];
-        int n;
-
-        n = snprintf(frac, sizeof frac, "%06llu", (unsigned long long)(millionths % 1000000));
-        while (n > 1 && frac[n - 1] == '0')
-                frac[--n] = '\0';
-        put(o, " prob=%llu.%s", (unsigned long long)(millionths / 1000000), frac);
+        for (unsigned k = 1; k <= PROB_DIGITS; k++) {
+                uint64_t m = (uint64_t)(prob * pow10_table[k] + 0.5);
+                if ((double)m / pow10_table[k] == prob || k == PROB_DIGITS) {
+                        uint64_t one = (uint64_t)pow10_table[k];
+                        put(o, " prob=%llu.%0*llu", (unsigned long long)(m / one), (int)k,
+                            (unsigned long long)(m % one));
+                        return;
+                }
+        }
 }
 
 int rule_format(const struct wb_rule *r, char *buf, size_t size)
@@ -596,6 +618,8 @@ int rule_format(const struct wb_rule *r, char *buf, size_t size)
                         put(&o, "+");
                 else if (w->last != w->first)
                         put(&o, "..%llu%s", (unsigned long long)w->last, w->step > 1 ? "+" : "");
+                else
+                        continue; /* a single number: its step means nothing */
                 if (w->step > 1)
                         put(&o, "%llu", (unsigned long long)w->step);
         }
