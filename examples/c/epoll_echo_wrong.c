@@ -1,0 +1,31 @@
+/* epoll_echo_wrong.c - an edge-triggered epoll echo server that reads once per event.
+ *
+ * The bug: with EPOLLET, epoll reports a socket when data arrives, not while
+ * data is there. The server reads once per event and goes back to
+ * epoll_wait; whatever that read left in the socket gets no new event, and
+ * the client waits for its echo forever.
+ * Exposed by: short-reads (every read returns at most 1 byte): the server
+ * echoes 1 byte of the client's 1000 and hangs, on every run (the client
+ * gives up after 2 s). Without wouldblock it works: the message fits one read.
+ * The fix (epoll_echo_right.c): on each event, read until EAGAIN.
+ */
+#include "harness.h"
+
+int main(void)
+{
+        struct echo_setup s = echo_start(EPOLLIN | EPOLLET);
+        unsigned char buf[4096];
+
+        while (echo_wait(&s) == s.conn) {
+                /* BUG: one read per event; what it leaves behind waits for an
+                 * event that never comes */
+                ssize_t n = read(s.conn, buf, sizeof buf);
+                if (n > 0)
+                        write_all(s.conn, buf, (size_t)n);
+                else if (n == 0)
+                        break; /* the client closed */
+                else if (errno != EAGAIN && errno != EINTR)
+                        die("read");
+        }
+        return echo_finish(&s);
+}
