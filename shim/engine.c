@@ -319,21 +319,34 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                         d->verdict = WB_FAIL;
                 }
 
-                /* inject */
-                if (s && (fl & FLAG_DEFERRED))
-                        flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
-                if (s && r->until_poll && !forced)
-                        flags_update(&s->flags, f.gen, FLAG_UNTIL, 0, fd_state_ready_epoch(c->fd));
-                if (r->per_process)
-                        atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
-                else
-                        tagged_bump(&s->injected, f.gen);
-                counter_add(&rt->injected, 1);
                 d->rule = r;
                 d->callno = n;
                 d->family = f.family;
                 d->sotype = f.sotype;
+                d->rule_rt_ = rt;
+                d->slot_ = s;
+                d->gen_ = f.gen;
+                d->fd_ = c->fd;
+                if (s && (fl & FLAG_DEFERRED))
+                        flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
+                d->until_start_ = r->until_poll && !forced;
                 verdict = d->verdict;
+                if (verdict == WB_FAIL)
+                        engine_commit(d);
         }
         return verdict;
+}
+
+void engine_commit(const struct wb_decision *d)
+{
+        struct rule_rt *rt = d->rule_rt_;
+        struct slot *s = d->slot_;
+
+        if (s && d->until_start_)
+                flags_update(&s->flags, d->gen_, FLAG_UNTIL, 0, fd_state_ready_epoch(d->fd_));
+        if (rt->rule.per_process)
+                atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
+        else if (s)
+                tagged_bump(&s->injected, d->gen_);
+        counter_add(&rt->injected, 1);
 }

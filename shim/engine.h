@@ -36,6 +36,12 @@ struct wb_decision {
         uint64_t callno;            /* its call number in its scope */
         unsigned family;            /* WB_FAMILY_* of the fd */
         int sotype;                 /* SOCK_* of the fd, 0 if not a socket */
+        /* the engine's own, for engine_commit */
+        void *rule_rt_;
+        void *slot_;
+        uint32_t gen_;
+        int fd_;
+        bool until_start_; /* an until=poll run starts here */
 };
 
 /* Calls that some active rule names: the wrappers' one-branch fast path. */
@@ -47,8 +53,13 @@ void engine_set_process_names(const char *argv0, const char *exe);
 /* Build and publish a rule set (replacing the active one). 0 / -1 (ENOMEM). */
 int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed);
 
-/* Decide for one call; d is filled for WB_FAIL and WB_SHORT. */
+/* Decide for one call; d is filled for WB_FAIL and WB_SHORT. A WB_FAIL is
+ * counted as an injection at once; a WB_SHORT only when the caller, having
+ * made the shortened call, sees that it really was cut and commits it (a
+ * short that met EAGAIN, end of file or less data than the limit changed
+ * nothing and proves nothing). */
 enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d);
+void engine_commit(const struct wb_decision *d);
 
 /* Stop injecting but keep counting (wouldblock_pause, WOULDBLOCK_DISABLE). */
 void engine_pause(bool paused);

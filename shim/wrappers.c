@@ -29,12 +29,26 @@ static inline bool armed(enum wb_call call)
         return atomic_load_explicit(&wb_engine_armed, memory_order_relaxed) & WB_CALL_BIT(call);
 }
 
+/* Did a shortened call really get cut? Only then is it an injection: one
+ * that met EAGAIN, end of file or less data than the limit changed nothing.
+ * (The mmsg calls are cut to one message: any message counts.) */
+static bool cut_took(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+{
+        if (c->call == WB_RECVMMSG || c->call == WB_SENDMMSG)
+                return ret >= 1;
+        return ret >= 0 && (size_t)ret == d->limit;
+}
+
 /* After the real call: count it, log a short injection, note a would-block
  * result for spin detection. errno is the real call's and stays so. */
 static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
 {
         int saved = errno;
 
+        if (d && !cut_took(c, d, ret))
+                d = NULL;
+        if (d)
+                engine_commit(d);
         report_call(c->call, d != NULL);
         if (d)
                 report_injection(c, d, ret);

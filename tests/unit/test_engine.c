@@ -814,6 +814,7 @@ static void test_deferred_eagain_lets_next_rule_decide(void **state)
         assert_int_equal(decide_full(WB_WRITE, p[1], 10, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.limit, 2);
         assert_ptr_equal(d.rule, engine_rule(1, &c, &j));
+        engine_commit(&d); /* as the wrapper does when the write was cut */
         expect_totals(0, 1, 0);
         expect_totals(1, 1, 1);
 }
@@ -860,12 +861,24 @@ static void test_short(void **state)
         assert_int_equal(d.verdict, WB_SHORT);
         assert_int_equal(d.limit, 4);
         assert_int_equal(d.callno, 1);
+        /* a short is an injection only once the wrapper saw the cut take */
+        expect_totals(0, 1, 0);
+        engine_commit(&d);
+        expect_totals(0, 1, 1);
         /* nothing to cut */
         assert_int_equal(decide_full(WB_READ, p[0], 4, 0, NULL, &d), WB_PASS);
         assert_int_equal(decide_full(WB_READ, p[0], 3, 0, NULL, &d), WB_PASS);
         assert_int_equal(decide_full(WB_READ, p[0], 5, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.callno, 4);
+        engine_commit(&d);
         expect_totals(0, 4, 2);
+        /* max= counts committed cuts only: an uncommitted one leaves room */
+        install("read short=4 max=1", 1);
+        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_SHORT);
+        engine_commit(&d);
+        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_PASS);
+        expect_totals(0, 3, 1);
 
         /* output needs no bytes in flight for a short count */
         install("write short=1", 1);
