@@ -298,6 +298,12 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                         }
                 }
 
+                /* about to fire: the cached O_NONBLOCK may be stale if another
+                 * process shares the open file; ask the kernel once */
+                if (!r->blocking_any && !(c->flags & MSG_DONTWAIT) &&
+                    !(nonblocking = fd_state_nonblocking_verify(c->fd, f.gen)))
+                        continue;
+
                 /* what firing means for this call */
                 if (r->action == WB_ACT_SHORT) {
                         bool stream = f.type != WB_TYPE_SOCKET || f.sotype == SOCK_STREAM;

@@ -42,6 +42,7 @@ struct wb_decision {
         uint32_t gen_;
         int fd_;
         bool until_start_; /* an until=poll run starts here */
+        bool mmsg_cut_;    /* the wrapper's: an mmsg call was really cut */
 };
 
 /* Calls that some active rule names: the wrappers' one-branch fast path. */

@@ -151,14 +151,14 @@ uint32_t fd_state_gen(int fd)
                WB_GEN_MASK;
 }
 
-bool fd_state_nonblocking(int fd, uint32_t gen)
+static bool read_nonblocking(int fd, uint32_t gen, bool use_cache)
 {
         uint32_t epoch = atomic_load_explicit(&flags_epoch, memory_order_acquire);
         int saved = errno;
         uint64_t w;
         long fl;
 
-        if (tracked(fd)) {
+        if (use_cache && tracked(fd)) {
                 w = atomic_load_explicit(&fd_nonblock[fd], memory_order_relaxed);
                 if ((w & NB_KNOWN) && (uint32_t)(w >> F_GEN_SHIFT) == gen &&
                     (uint32_t)(w >> 8) == epoch)
@@ -176,6 +176,16 @@ bool fd_state_nonblocking(int fd, uint32_t gen)
                                           NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0),
                                       memory_order_relaxed);
         return fl & O_NONBLOCK;
+}
+
+bool fd_state_nonblocking(int fd, uint32_t gen)
+{
+        return read_nonblocking(fd, gen, true);
+}
+
+bool fd_state_nonblocking_verify(int fd, uint32_t gen)
+{
+        return read_nonblocking(fd, gen, false);
 }
 
 void fd_state_flags_changed(void)

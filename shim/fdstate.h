@@ -36,6 +36,12 @@ uint32_t fd_state_gen(int fd);
  * then cached until fd_state_flags_changed. */
 bool fd_state_nonblocking(int fd, uint32_t gen);
 
+/* The same, asking the kernel now (and refreshing the cache). For the moment
+ * before an injection: another process sharing the open file (a parent, a
+ * child, an fd passed over a socket) may have changed the flag unseen, and a
+ * would-block error on a blocking fd is one the kernel never gives. */
+bool fd_state_nonblocking_verify(int fd, uint32_t gen);
+
 /* Some fd's file status flags changed (F_SETFL, FIONBIO). */
 void fd_state_flags_changed(void);
 

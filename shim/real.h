@@ -10,9 +10,12 @@
 #ifndef WB_REAL_H
 #define WB_REAL_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
@@ -149,6 +152,11 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           syscall(SYS_openat, dir, path, fl))                                                      \
         X(int, __openat64_2, (int dir, const char *path, int fl), (dir, path, fl),                 \
           syscall(SYS_openat, dir, path, fl))                                                      \
+        X(int, fclose, (FILE * f), (f), (errno = ENOSYS, -1))                                      \
+        X(int, pclose, (FILE * f), (f), (errno = ENOSYS, -1))                                      \
+        X(int, closedir, (DIR * d), (d), (errno = ENOSYS, -1))                                     \
+        X(FILE *, freopen, (const char *path, const char *mode, FILE *f), (path, mode, f),         \
+          (errno = ENOSYS, NULL))                                                                  \
         X(int, close, (int fd), (fd), syscall(SYS_close, fd))                                      \
         X(int, dup2, (int fd, int fd2), (fd, fd2), syscall(SYS_dup2, fd, fd2))                     \
         X(int, dup3, (int fd, int fd2, int fl), (fd, fd2, fl), syscall(SYS_dup3, fd, fd2, fl))     \

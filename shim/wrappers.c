@@ -12,6 +12,7 @@
 #include "real.h"
 #include "report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <linux/close_range.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define WB_EXPORT __attribute__((visibility("default")))
@@ -31,11 +33,11 @@ static inline bool armed(enum wb_call call)
 
 /* Did a shortened call really get cut? Only then is it an injection: one
  * that met EAGAIN, end of file or less data than the limit changed nothing.
- * (The mmsg calls are cut to one message: any message counts.) */
+ * (The mmsg calls: see mmsg_cut.) */
 static bool cut_took(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
 {
         if (c->call == WB_RECVMMSG || c->call == WB_SENDMMSG)
-                return ret >= 1;
+                return ret >= 1 && d->mmsg_cut_;
         return ret >= 0 && (size_t)ret == d->limit;
 }
 
@@ -73,16 +75,19 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
         return -1;
 }
 
-/* The body every wrapper shares. LEN is evaluated only when a rule names the
- * call; REAL is the real call, which may use WB_CUT(len) and `cut_` (true
- * when the engine asked for a short transfer of d_.limit bytes). */
+/* The body every wrapper shares. LEN and ADDR are evaluated only when a rule
+ * names the call (they may read the program's structures, which must not be
+ * touched when the call is passed through: a NULL msghdr gets EFAULT); REAL is the real call, which
+ * may use WB_CUT(len) and `cut_` (true when the engine asked for a short transfer of d_.limit
+ * bytes). */
 #define WB_CALL(CALL, FD, LEN, FLAGS, ADDR, REAL)                                                  \
         do {                                                                                       \
-                struct wb_callinfo c_ = {(CALL), (FD), 0, (FLAGS), (ADDR)};                        \
+                struct wb_callinfo c_ = {(CALL), (FD), 0, (FLAGS), NULL};                          \
                 struct wb_decision d_;                                                             \
                 enum wb_verdict v_ = WB_PASS;                                                      \
                 if (armed(CALL)) {                                                                 \
                         c_.len = (LEN);                                                            \
+                        c_.addr = (ADDR);                                                          \
                         v_ = engine_decide(&c_, &d_);                                              \
                         if (v_ == WB_FAIL)                                                         \
                                 return fail(&c_, &d_);                                             \
@@ -176,6 +181,11 @@ WB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
                      : real_writev(fd, iov, cnt));
 }
 
+static size_t msg_total(const struct msghdr *m)
+{
+        return m ? iov_total(m->msg_iov, (long)m->msg_iovlen) : 0;
+}
+
 /* A copy of *m whose buffers hold at most limit bytes. */
 static struct msghdr *msg_cut(const struct msghdr *m, size_t limit, struct msghdr *copy,
                               struct iovec *cut)
@@ -207,35 +217,37 @@ static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t limit)
 
 WB_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
 {
-        WB_CALL(WB_RECVMSG, fd, iov_total(m->msg_iov, (long)m->msg_iovlen), fl, NULL,
-                cut_ ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl));
+        WB_CALL(WB_RECVMSG, fd, msg_total(m), fl, NULL,
+                cut_ && m ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl));
 }
 WB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
 {
         struct msghdr copy;
         struct iovec cut[IOV_CUT_MAX];
-        WB_CALL(WB_SENDMSG, fd, iov_total(m->msg_iov, (long)m->msg_iovlen), fl,
-                (const struct sockaddr *)m->msg_name,
-                real_sendmsg(fd, cut_ ? msg_cut(m, d_.limit, &copy, cut) : m, fl));
+        WB_CALL(WB_SENDMSG, fd, msg_total(m), fl, m ? (const struct sockaddr *)m->msg_name : NULL,
+                real_sendmsg(fd, cut_ && m ? msg_cut(m, d_.limit, &copy, cut) : m, fl));
 }
 
 /* short= on the mmsg calls: one message only, and on a stream socket its
  * buffers cut to limit bytes (a datagram is never cut: its tail would be
  * lost). The kernel's answers are copied back into the caller's vector. */
-static int mmsg_cut(int fd, struct mmsghdr *v, int fl, struct timespec *t, size_t limit, int sotype,
-                    bool receive)
+static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t,
+                    struct wb_decision *d, bool receive)
 {
         struct mmsghdr one = v[0];
         struct iovec cut[IOV_CUT_MAX];
+        bool stream = d->sotype == 0 || d->sotype == SOCK_STREAM;
         int r, saved;
 
-        if (sotype == 0 || sotype == SOCK_STREAM)
-                msg_cut(&v[0].msg_hdr, limit, &one.msg_hdr, cut);
+        if (stream)
+                msg_cut(&v[0].msg_hdr, d->limit, &one.msg_hdr, cut);
         r = receive ? real_recvmmsg(fd, &one, 1, fl, t) : real_sendmmsg(fd, &one, 1, fl);
         saved = errno;
         if (receive)
                 msg_give_back(&v[0].msg_hdr, &one.msg_hdr);
         v[0].msg_len = one.msg_len;
+        /* cut: fewer messages than asked, or a stream message held to the limit */
+        d->mmsg_cut_ = r >= 1 && (n > 1 || (stream && one.msg_len == d->limit));
         errno = saved;
         return r;
 }
@@ -243,14 +255,13 @@ static int mmsg_cut(int fd, struct mmsghdr *v, int fl, struct timespec *t, size_
 WB_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t)
 {
         WB_CALL(WB_RECVMMSG, fd, n, fl, NULL,
-                cut_ ? mmsg_cut(fd, v, fl, t, d_.limit, d_.sotype, true)
-                     : real_recvmmsg(fd, v, n, fl, t));
+                cut_ && v ? mmsg_cut(fd, v, n, fl, t, &d_, true) : real_recvmmsg(fd, v, n, fl, t));
 }
 WB_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
 {
-        WB_CALL(WB_SENDMMSG, fd, n, fl, n ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
-                cut_ ? mmsg_cut(fd, v, fl, NULL, d_.limit, d_.sotype, false)
-                     : real_sendmmsg(fd, v, n, fl));
+        WB_CALL(WB_SENDMMSG, fd, n, fl,
+                n && v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
+                cut_ && v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl));
 }
 
 /* ---- accept and connect ---- */
@@ -442,6 +453,46 @@ WB_EXPORT int ioctl(int fd, unsigned long req, ...)
 }
 
 /* ---- what ends an fd number's life ---- */
+
+/* libc closes these fds inside, out of the wrappers' sight: without these a
+ * number reused by fopen, eventfd or SCM_RIGHTS would keep the facts of the
+ * file closed here (a socket's, say) and a rule meant for sockets would hit
+ * a regular file. */
+WB_EXPORT int fclose(FILE *f)
+{
+        int fd = f ? fileno(f) : -1;
+        int r = real_fclose(f), saved = errno;
+        fd_state_forget(fd);
+        errno = saved;
+        return r;
+}
+WB_EXPORT int pclose(FILE *f)
+{
+        int fd = f ? fileno(f) : -1;
+        int r = real_pclose(f), saved = errno;
+        fd_state_forget(fd);
+        errno = saved;
+        return r;
+}
+WB_EXPORT int closedir(DIR *d)
+{
+        int fd = dirfd(d); /* closedir(NULL) is undefined: glibc crashes too */
+        int r = real_closedir(d), saved = errno;
+        fd_state_forget(fd);
+        errno = saved;
+        return r;
+}
+WB_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+        int fd = f ? fileno(f) : -1;
+        FILE *r = real_freopen(path, mode, f);
+        int saved = errno;
+        fd_state_forget(fd);
+        if (r)
+                fd_state_forget(fileno(r));
+        errno = saved;
+        return r;
+}
 
 WB_EXPORT int close(int fd)
 {
