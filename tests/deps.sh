@@ -7,10 +7,11 @@ need=""
 have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1; }
 command -v "${CC:-cc}" >/dev/null 2>&1 || need="$need gcc"
 command -v make >/dev/null 2>&1 || need="$need make"
+# `make` builds the test programs too, some of them cmocka tests
+# (cmocka.h needs the standard headers in front of it)
+printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
+	${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
 if [ "${1:-build}" = test ]; then
-	# cmocka.h needs the standard headers in front of it
-	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
-		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
 	command -v python3 >/dev/null 2>&1 || need="$need python3"
 	command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 	command -v groff >/dev/null 2>&1 || need="$need groff-base"
