@@ -21,7 +21,12 @@ static struct wb_settings settings;
 static struct wb_config config; /* loaded at start-up, or on first use_scenario */
 static bool config_loaded;
 static bool api_paused;
-static char last_error[sizeof(((struct wb_diag *)0)->msg)];
+/* per thread: two threads' failures must not garble each other's message */
+static __thread char last_error[sizeof(((struct wb_diag *)0)->msg)];
+/* The API's calls are serialized (not the wrapped calls: those never lock);
+ * the rule buffer lives here rather than as 54 KB on a caller's stack. */
+static pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wb_rule api_rules[WB_MAX_RULES];
 
 static _Noreturn void die(const struct wb_diag *d)
 {
@@ -45,6 +50,8 @@ static void apply_pause(void)
 
 static void after_fork_in_child(void)
 {
+        /* a thread of the parent may have held it; it is not here */
+        pthread_mutex_init(&api_lock, NULL);
         engine_restart_counts();
         report_restart();
 }
@@ -118,46 +125,60 @@ static int install(const struct wb_rule *rules, unsigned n, const char *scenario
 
 WB_EXPORT int wouldblock_set_rules(const char *text)
 {
-        struct wb_rule rules[WB_MAX_RULES];
         struct wb_diag d;
         unsigned n = 0;
+        int r;
 
-        if (text && rule_parse_list(text, "api", rules, &n, WB_MAX_RULES, &d))
-                return api_fail(&d);
-        return install(rules, n, "");
+        pthread_mutex_lock(&api_lock);
+        if (text && rule_parse_list(text, "api", api_rules, &n, WB_MAX_RULES, &d))
+                r = api_fail(&d);
+        else
+                r = install(api_rules, n, "");
+        pthread_mutex_unlock(&api_lock);
+        return r;
 }
 
 WB_EXPORT int wouldblock_use_scenario(const char *name)
 {
-        struct wb_rule rules[WB_MAX_RULES];
         struct wb_diag d;
         unsigned n = 0;
+        int r = -1;
 
         if (!name) {
                 snprintf(d.msg, sizeof d.msg, "wouldblock_use_scenario: no name");
                 return api_fail(&d);
         }
+        pthread_mutex_lock(&api_lock);
         if (!config_loaded) {
                 if (config_load(settings.config, &config, &d))
-                        return api_fail(&d);
+                        goto fail;
                 config_loaded = true;
         }
-        if (config_add_scenario(&config, name, strlen(name), "wouldblock_use_scenario:", 1, rules,
-                                &n, WB_MAX_RULES, &d))
-                return api_fail(&d);
-        return install(rules, n, name);
+        if (config_add_scenario(&config, name, strlen(name), "wouldblock_use_scenario:", 1,
+                                api_rules, &n, WB_MAX_RULES, &d))
+                goto fail;
+        r = install(api_rules, n, name);
+        pthread_mutex_unlock(&api_lock);
+        return r;
+fail:
+        pthread_mutex_unlock(&api_lock);
+        return api_fail(&d);
 }
 
 WB_EXPORT void wouldblock_pause(void)
 {
+        pthread_mutex_lock(&api_lock);
         api_paused = true;
         apply_pause();
+        pthread_mutex_unlock(&api_lock);
 }
 
 WB_EXPORT void wouldblock_resume(void)
 {
+        pthread_mutex_lock(&api_lock);
         api_paused = false;
         apply_pause();
+        pthread_mutex_unlock(&api_lock);
 }
 
 WB_EXPORT unsigned long wouldblock_injected(const char *call)

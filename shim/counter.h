@@ -20,12 +20,17 @@ struct wb_counter {
 extern __thread unsigned wb_shard_plus1 __attribute__((tls_model("initial-exec")));
 unsigned counter_pick_shard(void);
 
-static inline void counter_add(struct wb_counter *c, uint64_t n)
+static inline void counter_add_ordered(struct wb_counter *c, uint64_t n, memory_order order)
 {
         unsigned s = wb_shard_plus1;
         if (__builtin_expect(s == 0, 0))
                 s = counter_pick_shard();
-        atomic_fetch_add_explicit(&c->shard[s - 1].v, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->shard[s - 1].v, n, order);
+}
+
+static inline void counter_add(struct wb_counter *c, uint64_t n)
+{
+        counter_add_ordered(c, n, memory_order_relaxed);
 }
 
 uint64_t counter_sum(struct wb_counter *c);

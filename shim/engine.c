@@ -35,6 +35,7 @@ struct rule_rt {
 };
 
 struct ruleset {
+        struct ruleset *retired_next;
         unsigned n;
         uint32_t armed;
         uint64_t seed;
@@ -45,6 +46,12 @@ struct ruleset {
 
 _Atomic uint32_t wb_engine_armed;
 static _Atomic(struct ruleset *) active;
+/* Threads inside the engine right now (sharded), and the sets replaced but
+ * maybe still in use. A reader counts itself in before it loads `active`
+ * (both sequentially consistent), so once a swap has happened and the count
+ * is seen at zero, no thread holds a replaced set. */
+static struct wb_counter readers;
+static _Atomic(struct ruleset *) retired;
 static _Atomic bool paused;
 static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
 
@@ -72,6 +79,54 @@ bool engine_prob_fires(double prob, uint64_t seed, unsigned rule, int64_t scope,
         bool always;
         uint64_t thr = prob_threshold(prob, &always);
         return always || prob_hash(seed, rule, scope, n) < thr;
+}
+
+static struct ruleset *read_begin(void)
+{
+        counter_add_ordered(&readers, 1, memory_order_seq_cst);
+        return atomic_load_explicit(&active, memory_order_seq_cst);
+}
+
+static void read_end(void)
+{
+        counter_add_ordered(&readers, (uint64_t)-1, memory_order_release);
+}
+
+void engine_hold(void)
+{
+        read_begin();
+}
+
+void engine_release(void)
+{
+        read_end();
+}
+
+static void retire(struct ruleset *rs)
+{
+        rs->retired_next = atomic_load_explicit(&retired, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&retired, &rs->retired_next, rs,
+                                                      memory_order_release, memory_order_relaxed))
+                ;
+}
+
+/* Unmap the replaced sets if no thread is inside the engine; otherwise they
+ * wait for the next swap. */
+static void reclaim(void)
+{
+        struct ruleset *list = atomic_exchange_explicit(&retired, NULL, memory_order_acq_rel);
+        uint64_t inside = 0;
+
+        for (int i = 0; i < WB_SHARDS; i++)
+                inside += atomic_load_explicit(&readers.shard[i].v, memory_order_seq_cst);
+        while (list) {
+                struct ruleset *next = list->retired_next;
+                if (inside == 0)
+                        munmap(list, list->bytes);
+                else
+                        retire(list);
+                list = next;
+        }
 }
 
 void engine_set_process_names(const char *argv0, const char *exe)
@@ -109,12 +164,11 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 if (!rt->inert)
                         rs->armed |= rules[i].calls;
         }
-        old = atomic_exchange_explicit(&active, rs, memory_order_acq_rel);
+        old = atomic_exchange_explicit(&active, rs, memory_order_seq_cst);
         atomic_store_explicit(&wb_engine_armed, rs->armed, memory_order_release);
-        /* The old set is never unmapped: a thread may still be deciding with
-         * it. Rule swaps are rare (tests), and its slots are mostly untouched
-         * zero pages. */
-        (void)old;
+        if (old)
+                retire(old);
+        reclaim();
         return 0;
 }
 
@@ -150,6 +204,9 @@ void engine_restart_counts(void)
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
         struct wb_rule rules[WB_MAX_RULES];
 
+        /* the only thread of a forked child: the parent's other threads,
+         * counted inside the engine at the fork, are not here */
+        counter_reset(&readers);
         if (!rs)
                 return;
         for (unsigned i = 0; i < rs->n; i++)
@@ -225,9 +282,20 @@ static bool is_mmsg(enum wb_call call)
         return call == WB_RECVMMSG || call == WB_SENDMMSG;
 }
 
+static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
+                              struct wb_decision *d);
+static void commit(const struct wb_decision *d);
+
 enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
 {
-        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+        enum wb_verdict v = decide(read_begin(), c, d);
+        read_end();
+        return v;
+}
+
+static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
+                              struct wb_decision *d)
+{
         const uint32_t bit = WB_CALL_BIT(c->call);
         enum wb_verdict verdict = WB_PASS;
         struct wb_fdfacts f;
@@ -326,6 +394,10 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                 }
 
                 d->rule = r;
+                memcpy(d->scenario, r->scenario, sizeof d->scenario);
+                d->line = r->line;
+                d->per_process = r->per_process;
+                d->set_ = rs;
                 d->callno = n;
                 d->family = f.family;
                 d->sotype = f.sotype;
@@ -338,12 +410,23 @@ enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d
                 d->until_start_ = r->until_poll && !forced;
                 verdict = d->verdict;
                 if (verdict == WB_FAIL)
-                        engine_commit(d);
+                        commit(d);
         }
         return verdict;
 }
 
 void engine_commit(const struct wb_decision *d)
+{
+        /* a short is committed after its real call, which may have taken
+         * long: the set may have been replaced meanwhile (and its counts
+         * with it) */
+        if (read_begin() == d->set_)
+                commit(d);
+        read_end();
+}
+
+/* book an injection (inside a reader section, or in decide) */
+static void commit(const struct wb_decision *d)
 {
         struct rule_rt *rt = d->rule_rt_;
         struct slot *s = d->slot_;

@@ -32,11 +32,15 @@ struct wb_decision {
         enum wb_verdict verdict;
         int err;
         size_t limit;
-        const struct wb_rule *rule; /* that fired */
-        uint64_t callno;            /* its call number in its scope */
-        unsigned family;            /* WB_FAMILY_* of the fd */
-        int sotype;                 /* SOCK_* of the fd, 0 if not a socket */
+        const struct wb_rule *rule; /* that fired: valid until the next engine_install */
+        char scenario[WB_NAME_MAX]; /* its provenance, copied for the log */
+        unsigned line;
+        bool per_process;
+        uint64_t callno; /* its call number in its scope */
+        unsigned family; /* WB_FAMILY_* of the fd */
+        int sotype;      /* SOCK_* of the fd, 0 if not a socket */
         /* the engine's own, for engine_commit */
+        const void *set_;
         void *rule_rt_;
         void *slot_;
         uint32_t gen_;
@@ -65,7 +69,13 @@ void engine_commit(const struct wb_decision *d);
 /* Stop injecting but keep counting (wouldblock_pause, WOULDBLOCK_DISABLE). */
 void engine_pause(bool paused);
 
-/* The active rules and their totals, for the report. */
+/* A rule set replaced by engine_install is unmapped once no thread can be
+ * using it. engine_hold/engine_release bracket a reader outside the engine
+ * (the report) that walks the active set with engine_rule. */
+void engine_hold(void);
+void engine_release(void);
+
+/* The active rules and their totals, for the report (inside a hold). */
 unsigned engine_rule_count(void);
 const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injected);
 uint64_t engine_seed(void);

@@ -310,12 +310,12 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
                 fmt_str(&f, " short");
         }
         fmt_str(&f, " [");
-        fmt_str(&f, d->rule->scenario);
+        fmt_str(&f, d->scenario);
         fmt_str(&f, ":");
-        fmt_u64(&f, d->rule->line);
+        fmt_u64(&f, d->line);
         fmt_str(&f, " call ");
         fmt_u64(&f, d->callno);
-        if (d->rule->per_process) {
+        if (d->per_process) {
                 fmt_str(&f, " in process]");
         } else {
                 fmt_str(&f, " on fd ");
@@ -419,6 +419,7 @@ void report_write(void)
         fmt_str(&f, ", \"seed\": ");
         fmt_u64(&f, engine_seed());
         fmt_str(&f, ",\n \"rules\": [");
+        engine_hold(); /* another thread may swap the rules meanwhile */
         for (unsigned i = 0; i < engine_rule_count(); i++) {
                 uint64_t counted, injected;
                 const struct wb_rule *r = engine_rule(i, &counted, &injected);
@@ -437,6 +438,7 @@ void report_write(void)
                 fmt_u64(&f, injected);
                 fmt_str(&f, "}");
         }
+        engine_release();
         fmt_str(&f, "],\n \"calls\": {");
         for (int c = 0; c < WB_CALL_COUNT; c++) {
                 fmt_str(&f, c ? ",\n   " : "\n   ");

@@ -29,7 +29,8 @@ static const struct {
         X(ECONNRESET)                                                                              \
         X(ECONNREFUSED)                                                                            \
         X(ECONNABORTED)                                                                            \
-        X(EPIPE) X(ENOTCONN) X(ETIMEDOUT) X(EHOSTUNREACH) X(ENETUNREACH) X(ENETDOWN) X(ENETRESET)  \
+        X(EPIPE)                                                                                   \
+        X(ENOTCONN) X(ETIMEDOUT) X(EHOSTUNREACH) X(ENETUNREACH) X(ENETDOWN) X(ENETRESET)           \
             X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE)   \
                 X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE)       \
                     X(ENOSPC) X(EDQUOT) X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN)          \
