@@ -30,18 +30,18 @@ static const struct {
         X(ECONNREFUSED)                                                                            \
         X(ECONNABORTED)                                                                            \
         X(EPIPE)                                                                                   \
-        X(ENOTCONN) X(ETIMEDOUT) X(EHOSTUNREACH) X(ENETUNREACH) X(ENETDOWN) X(ENETRESET)           \
-            X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE)   \
-                X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE)       \
-                    X(ENOSPC) X(EDQUOT) X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN)          \
-                        X(ENOENT) X(ESPIPE) X(EBUSY) X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO)       \
-                            X(ENODEV) X(EAFNOSUPPORT) X(EPROTONOSUPPORT) X(ENOPROTOOPT)            \
-                                X(EDESTADDRREQ) X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT) X(ETOOMANYREFS) \
-                                    X(ENOSR) X(ENOLINK) X(ECOMM) X(ERESTART) X(EOVERFLOW)          \
-                                        X(EILSEQ) X(ENOTSUP) X(ETXTBSY) X(ENOTTY) X(EEXIST)        \
-                                            X(EISDIR) X(ENOTDIR) X(ELOOP) X(ENAMETOOLONG)          \
-                                                X(EDEADLK) X(ENOLCK) X(ENOSYS) X(ESTALE)           \
-                                                    X(EREMOTEIO)
+        X(ENOTCONN)                                                                                \
+        X(ETIMEDOUT) X(EHOSTUNREACH) X(ENETUNREACH) X(ENETDOWN) X(ENETRESET) X(EHOSTDOWN)          \
+            X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE) X(EBADF)       \
+                X(EINVAL) X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC)      \
+                    X(EDQUOT) X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT)          \
+                        X(ESPIPE) X(EBUSY) X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV)       \
+                            X(EAFNOSUPPORT) X(EPROTONOSUPPORT) X(ENOPROTOOPT) X(EDESTADDRREQ)      \
+                                X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT) X(ETOOMANYREFS) X(ENOSR)        \
+                                    X(ENOLINK) X(ECOMM) X(ERESTART) X(EOVERFLOW) X(EILSEQ)         \
+                                        X(ENOTSUP) X(ETXTBSY) X(ENOTTY) X(EEXIST) X(EISDIR)        \
+                                            X(ENOTDIR) X(ELOOP) X(ENAMETOOLONG) X(EDEADLK)         \
+                                                X(ENOLCK) X(ENOSYS) X(ESTALE) X(EREMOTEIO)
 
 static const struct {
         const char *name;
@@ -191,18 +191,31 @@ static const char *find_str(const char *s, const char *end, const char *needle)
         return end;
 }
 
+/* A call number (1-based) or step of when=. */
+static int parse_when_number(struct parser *p, const char *s, const char *end, uint64_t *out,
+                             const char *what)
+{
+        if (parse_u64(p, s, end, out, "when"))
+                return -1;
+        if (*out == 0)
+                return fail_at(p, s, "when: %s start at 1, not 0", what);
+        if (*out == UINT64_MAX)
+                return fail_at(p, s, "when: %.*s is too large", (int)(end - s), s);
+        return 0;
+}
+
 /* when= item: N | N..M | N+ | N+S | N..M+S */
 static int parse_when_item(struct parser *p, const char *s, const char *end, struct wb_when *w)
 {
         const char *plus = find_char(s, end, '+');
         const char *dots = find_str(s, plus, "..");
 
-        if (parse_range(p, s, dots, 1, UINT64_MAX - 1, &w->first, "when"))
+        if (parse_when_number(p, s, dots, &w->first, "call numbers"))
                 return -1;
         w->last = w->first;
         w->step = 1;
         if (dots < plus) {
-                if (parse_range(p, dots + 2, plus, 1, UINT64_MAX - 1, &w->last, "when"))
+                if (parse_when_number(p, dots + 2, plus, &w->last, "call numbers"))
                         return -1;
                 if (w->last < w->first)
                         return fail_at(p, s, "when: descending range %.*s", (int)(plus - s), s);
@@ -210,8 +223,7 @@ static int parse_when_item(struct parser *p, const char *s, const char *end, str
         if (plus < end) {
                 if (dots == plus)
                         w->last = WB_WHEN_OPEN; /* N+ and N+S run on */
-                if (plus + 1 < end &&
-                    parse_range(p, plus + 1, end, 1, UINT64_MAX - 1, &w->step, "when"))
+                if (plus + 1 < end && parse_when_number(p, plus + 1, end, &w->step, "steps"))
                         return -1;
                 if (plus + 1 == end && dots < plus)
                         return fail_at(p, plus, "when: N..M+ needs a step after '+'");
