@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "fdstate.h"
 #include "real.h"
 #include "report.h"
 
@@ -61,9 +62,14 @@ static void write_report_at_exit(void)
         report_write();
 }
 
+static void before_fork(void)
+{
+        fd_state_child_started();
+}
+
 __attribute__((constructor)) static void wouldblock_init(void)
 {
-        struct wb_rule rules[WB_MAX_RULES];
+        struct wb_rule *rules = api_rules; /* static: 54 KB is much for a stack */
         struct wb_diag d;
         char exe[PATH_MAX];
         ssize_t n;
@@ -84,7 +90,7 @@ __attribute__((constructor)) static void wouldblock_init(void)
                 die(&d);
         }
         apply_pause();
-        pthread_atfork(NULL, NULL, after_fork_in_child);
+        pthread_atfork(before_fork, NULL, after_fork_in_child);
         atexit(write_report_at_exit);
         errno = saved;
 }

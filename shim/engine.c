@@ -367,8 +367,9 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 }
 
                 /* about to fire: the cached O_NONBLOCK may be stale if another
-                 * process shares the open file; ask the kernel once */
+                 * process shares the open file; then ask the kernel once */
                 if (!r->blocking_any && !(c->flags & MSG_DONTWAIT) &&
+                    !fd_state_private(c->fd, f.gen) &&
                     !(nonblocking = fd_state_nonblocking_verify(c->fd, f.gen)))
                         continue;
 

@@ -32,6 +32,13 @@ static _Atomic uint32_t fd_spin[WB_FD_MAX];
  * is read again once. */
 static _Atomic uint64_t fd_nonblock[WB_FD_MAX];
 static _Atomic uint32_t flags_epoch;
+/* Where an fd came from: generation << 40 | fork epoch << 8 | ORIGIN_HERE.
+ * An fd this process opened itself, with no child started since, shares its
+ * open file description with no other process, so nobody else can flip its
+ * O_NONBLOCK behind our back. */
+static _Atomic uint64_t fd_origin[WB_FD_MAX];
+static _Atomic uint32_t fork_epoch;
+#define ORIGIN_HERE 1u
 #define NB_SET 1u
 #define NB_KNOWN 2u
 
@@ -112,10 +119,11 @@ static void unpack(uint64_t w, struct wb_fdfacts *out)
 
 void fd_state_get(int fd, struct wb_fdfacts *out)
 {
-        int saved = errno;
+        int saved;
         uint64_t w, facts;
 
         if (!tracked(fd)) {
+                saved = errno;
                 unpack(probe(fd), out);
                 out->tracked = false;
                 errno = saved;
@@ -127,6 +135,7 @@ void fd_state_get(int fd, struct wb_fdfacts *out)
                 unpack(w, out);
                 return;
         }
+        saved = errno;
         facts = probe(fd);
         errno = saved;
         /* Publish unless the number was closed meanwhile (the generation moved
@@ -154,7 +163,7 @@ uint32_t fd_state_gen(int fd)
 static bool read_nonblocking(int fd, uint32_t gen, bool use_cache)
 {
         uint32_t epoch = atomic_load_explicit(&flags_epoch, memory_order_acquire);
-        int saved = errno;
+        int saved;
         uint64_t w;
         long fl;
 
@@ -164,6 +173,7 @@ static bool read_nonblocking(int fd, uint32_t gen, bool use_cache)
                     (uint32_t)(w >> 8) == epoch)
                         return w & NB_SET;
         }
+        saved = errno;
         fl = wb_sys_fcntl(fd, F_GETFL, 0);
         errno = saved;
         if (fl < 0)
@@ -193,12 +203,10 @@ void fd_state_flags_changed(void)
         atomic_fetch_add_explicit(&flags_epoch, 1, memory_order_release);
 }
 
-void fd_state_forget(int fd)
+static uint32_t forget(int fd)
 {
         uint64_t w, nw;
 
-        if (!tracked(fd))
-                return;
         w = atomic_load_explicit(&fd_words[fd], memory_order_relaxed);
         do {
                 uint64_t gen = ((w >> F_GEN_SHIFT) + 1) & WB_GEN_MASK;
@@ -206,6 +214,44 @@ void fd_state_forget(int fd)
         } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
                                                         memory_order_relaxed));
         atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+        return (uint32_t)(nw >> F_GEN_SHIFT);
+}
+
+void fd_state_forget(int fd)
+{
+        if (tracked(fd))
+                forget(fd);
+}
+
+void fd_state_created(int fd)
+{
+        uint32_t gen;
+
+        if (!tracked(fd))
+                return;
+        gen = forget(fd);
+        atomic_store_explicit(&fd_origin[fd],
+                              (uint64_t)gen << F_GEN_SHIFT |
+                                  (uint64_t)atomic_load_explicit(&fork_epoch, memory_order_acquire)
+                                      << 8 |
+                                  ORIGIN_HERE,
+                              memory_order_release);
+}
+
+bool fd_state_private(int fd, uint32_t gen)
+{
+        uint64_t w;
+
+        if (!tracked(fd))
+                return false;
+        w = atomic_load_explicit(&fd_origin[fd], memory_order_acquire);
+        return (w & ORIGIN_HERE) && (uint32_t)(w >> F_GEN_SHIFT) == gen &&
+               (uint32_t)(w >> 8) == atomic_load_explicit(&fork_epoch, memory_order_acquire);
+}
+
+void fd_state_child_started(void)
+{
+        atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_acq_rel);
 }
 
 void fd_state_forget_range(unsigned lo, unsigned hi)

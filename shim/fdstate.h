@@ -37,9 +37,10 @@ uint32_t fd_state_gen(int fd);
 bool fd_state_nonblocking(int fd, uint32_t gen);
 
 /* The same, asking the kernel now (and refreshing the cache). For the moment
- * before an injection: another process sharing the open file (a parent, a
- * child, an fd passed over a socket) may have changed the flag unseen, and a
- * would-block error on a blocking fd is one the kernel never gives. */
+ * before an injection on an fd that is not private: another process sharing
+ * the open file (a parent, a child, an fd passed over a socket) may have
+ * changed the flag unseen, and a would-block error on a blocking fd is one
+ * the kernel never gives. */
 bool fd_state_nonblocking_verify(int fd, uint32_t gen);
 
 /* Some fd's file status flags changed (F_SETFL, FIONBIO). */
@@ -48,6 +49,18 @@ void fd_state_flags_changed(void);
 /* The fd number was closed or replaced: forget its facts, new generation. */
 void fd_state_forget(int fd);
 void fd_state_forget_range(unsigned lo, unsigned hi);
+
+/* A new file was opened on fd by this process (socket, pipe, open, accept):
+ * a new generation, and the fd is private until a child is started. */
+void fd_state_created(int fd);
+
+/* A child process was started (fork, posix_spawn): every fd open now may be
+ * shared with it. */
+void fd_state_child_started(void);
+
+/* Does fd's open file belong to this process alone (opened here, no child
+ * started since)? If not, another process may change its O_NONBLOCK. */
+bool fd_state_private(int fd, uint32_t gen);
 
 /* The socket now has a peer on this port (after connect). */
 void fd_state_set_port(int fd, unsigned port);

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -157,6 +158,14 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
         X(int, closedir, (DIR * d), (d), (errno = ENOSYS, -1))                                     \
         X(FILE *, freopen, (const char *path, const char *mode, FILE *f), (path, mode, f),         \
           (errno = ENOSYS, NULL))                                                                  \
+        X(int, posix_spawn,                                                                        \
+          (pid_t * pid, const char *path, const posix_spawn_file_actions_t *fa,                    \
+           const posix_spawnattr_t *attr, char *const argv[], char *const envp[]),                 \
+          (pid, path, fa, attr, argv, envp), ENOSYS)                                               \
+        X(int, posix_spawnp,                                                                       \
+          (pid_t * pid, const char *file, const posix_spawn_file_actions_t *fa,                    \
+           const posix_spawnattr_t *attr, char *const argv[], char *const envp[]),                 \
+          (pid, file, fa, attr, argv, envp), ENOSYS)                                               \
         X(int, close, (int fd), (fd), syscall(SYS_close, fd))                                      \
         X(int, dup2, (int fd, int fd2), (fd, fd2), syscall(SYS_dup2, fd, fd2))                     \
         X(int, dup3, (int fd, int fd2, int fl), (fd, fd2, fl), syscall(SYS_dup3, fd, fd2, fl))     \

@@ -279,9 +279,9 @@ static void log_line(struct fmt *f)
 
 void report_log_text(const char *text)
 {
-        struct fmt f = {.fd = -1};
         if (log_fd < 0)
                 return;
+        struct fmt f = {.fd = -1};
         log_prefix(&f);
         fmt_str(&f, text);
         log_line(&f);
@@ -289,10 +289,9 @@ void report_log_text(const char *text)
 
 void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
 {
-        struct fmt f = {.fd = -1};
-
         if (log_fd < 0)
-                return;
+                return; /* before the 1 KiB buffer is zeroed for nothing */
+        struct fmt f = {.fd = -1};
         log_prefix(&f);
         fmt_str(&f, rule_call_name(c->call));
         fmt_str(&f, "(fd=");

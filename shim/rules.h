@@ -77,25 +77,24 @@ struct wb_when {
 };
 
 struct wb_rule {
+        /* what the engine reads on every counted call, first */
         uint32_t calls; /* WB_CALL_BIT mask */
+        unsigned types; /* WB_TYPE_* mask */
+        unsigned families;
+        int fd;   /* -1: any */
+        int port; /* -1: any */
+        bool blocking_any;
+        bool inflight_any;
+        bool per_process;
+        bool until_poll;
+        bool has_prob;
+        unsigned n_when; /* 0: no when= */
         enum wb_action action;
         int err;          /* WB_ACT_ERRNO: errno value, 0 = default */
         uint64_t short_n; /* WB_ACT_SHORT: N >= 1 */
-
-        struct wb_when when[WB_MAX_WHEN];
-        unsigned n_when; /* 0: no when= */
-        bool has_prob;
+        uint64_t max;     /* 0: no max= */
         double prob;
-        uint64_t max; /* 0: no max= */
-        bool until_poll;
-        bool per_process;
-
-        int fd;         /* -1: any */
-        unsigned types; /* WB_TYPE_* mask */
-        unsigned families;
-        int port; /* -1: any */
-        bool inflight_any;
-        bool blocking_any;
+        struct wb_when when[WB_MAX_WHEN];
         char process[WB_NAME_MAX]; /* "": any */
 
         /* provenance, for the log and the report */

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <spawn.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
@@ -43,7 +44,7 @@ static bool cut_took(const struct wb_callinfo *c, const struct wb_decision *d, l
 
 /* After the real call: count it, log a short injection, note a would-block
  * result for spin detection. errno is the real call's and stays so. */
-static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+static long finish_slow(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
 {
         int saved = errno;
 
@@ -58,6 +59,15 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
                 report_would_block(c->fd, c->call);
         errno = saved;
         return ret;
+}
+
+static inline long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+{
+        if (__builtin_expect(!d && ret >= 0, 1)) {
+                report_call(c->call, false); /* touches no errno */
+                return ret;
+        }
+        return finish_slow(c, d, ret);
 }
 
 /* An injected failure: nothing reaches the kernel. */
@@ -264,26 +274,40 @@ WB_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
                 cut_ && v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl));
 }
 
-/* ---- accept and connect ---- */
+/* ---- new fds ---- */
 
-/* A new fd from accept: a number we may have seen closed behind our back. */
-static int accepted(int newfd)
+/* A new file opened here: whatever was known of its number belongs to a
+ * closed file. */
+static int created(int fd)
 {
-        if (newfd >= 0) {
+        if (fd >= 0) {
                 int saved = errno;
-                fd_state_forget(newfd);
+                fd_state_created(fd);
                 errno = saved;
         }
-        return newfd;
+        return fd;
 }
+
+/* A new number for an open file that may be another process's too. */
+static int duplicated(int fd)
+{
+        if (fd >= 0) {
+                int saved = errno;
+                fd_state_forget(fd);
+                errno = saved;
+        }
+        return fd;
+}
+
+/* ---- accept and connect ---- */
 
 WB_EXPORT int accept(int fd, __SOCKADDR_ARG sa, socklen_t *salen)
 {
-        WB_CALL(WB_ACCEPT, fd, 0, 0, NULL, accepted(real_accept(fd, sa, salen)));
+        WB_CALL(WB_ACCEPT, fd, 0, 0, NULL, created(real_accept(fd, sa, salen)));
 }
 WB_EXPORT int accept4(int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl)
 {
-        WB_CALL(WB_ACCEPT4, fd, 0, 0, NULL, accepted(real_accept4(fd, sa, salen, fl)));
+        WB_CALL(WB_ACCEPT4, fd, 0, 0, NULL, created(real_accept4(fd, sa, salen, fl)));
 }
 
 static unsigned sockaddr_port(const struct sockaddr *sa, socklen_t len)
@@ -325,17 +349,6 @@ WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 
 /* ---- what starts and ends an fd number's life ---- */
 
-/* A new fd: whatever was known of its number belongs to a closed file. */
-static int created(int fd)
-{
-        if (fd >= 0) {
-                int saved = errno;
-                fd_state_forget(fd);
-                errno = saved;
-        }
-        return fd;
-}
-
 static int created_pair(int r, const int fds[2])
 {
         if (r == 0) {
@@ -363,7 +376,7 @@ WB_EXPORT int pipe2(int p[2], int fl)
 }
 WB_EXPORT int dup(int fd)
 {
-        return created(real_dup(fd));
+        return duplicated(real_dup(fd));
 }
 
 /* open's mode is there only when the flags need it, as glibc reads it */
@@ -419,7 +432,7 @@ static int fcntl_done(int cmd, int r)
 {
         int saved = errno;
         if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-                fd_state_forget(r);
+                duplicated(r);
         if (r >= 0 && cmd == F_SETFL)
                 fd_state_flags_changed();
         errno = saved;
@@ -450,6 +463,21 @@ WB_EXPORT int ioctl(int fd, unsigned long req, ...)
                 fd_state_flags_changed();
         errno = saved;
         return r;
+}
+
+/* A child sharing our fds is about to start (fork is seen through
+ * pthread_atfork). */
+WB_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+        fd_state_child_started();
+        return real_posix_spawn(pid, path, fa, attr, argv, envp);
+}
+WB_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+        fd_state_child_started();
+        return real_posix_spawnp(pid, file, fa, attr, argv, envp);
 }
 
 /* ---- what ends an fd number's life ---- */
