@@ -313,6 +313,12 @@ uint32_t fd_state_spin_bump(int fd)
         return atomic_fetch_add_explicit(&fd_spin[fd], 1, memory_order_relaxed) + 1;
 }
 
+void fd_state_spin_end(int fd)
+{
+        if (tracked(fd) && atomic_load_explicit(&fd_spin[fd], memory_order_relaxed))
+                atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+}
+
 void fd_state_reset_spin(void)
 {
         for (int fd = 0; fd < WB_FD_MAX; fd++)

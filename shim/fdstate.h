@@ -36,11 +36,9 @@ uint32_t fd_state_gen(int fd);
  * then cached until fd_state_flags_changed. */
 bool fd_state_nonblocking(int fd, uint32_t gen);
 
-/* The same, asking the kernel now (and refreshing the cache). For the moment
- * before an injection on an fd that is not private: another process sharing
- * the open file (a parent, a child, an fd passed over a socket) may have
- * changed the flag unseen, and a would-block error on a blocking fd is one
- * the kernel never gives. */
+/* The same, asking the kernel now (and refreshing the cache): for an fd that
+ * is not private, whose open file another process (a parent, a child, a
+ * receiver of an fd passed over a socket) may have switched unseen. */
 bool fd_state_nonblocking_verify(int fd, uint32_t gen);
 
 /* Some fd's file status flags changed (F_SETFL, FIONBIO). */
@@ -77,6 +75,9 @@ void fd_state_note_wait(int fd, bool ready);
 /* Would-block results on fd since the program last waited for it; bumps and
  * returns the run length. */
 uint32_t fd_state_spin_bump(int fd);
+
+/* A call on fd did not would-block: its run of would-block results ends. */
+void fd_state_spin_end(int fd);
 
 /* After fork in the child: counters of this process start again. */
 void fd_state_reset_spin(void);

@@ -36,12 +36,21 @@ struct epreg_view {
         uint64_t data;
 };
 
-static void reg_read(struct epreg *r, struct epreg_view *v)
+/* Set while this thread is inside reg_write: a signal handler that
+ * interrupts it and reaches a record must not wait for a write that cannot
+ * finish until the handler returns. */
+static __thread int reg_writing __attribute__((tls_model("initial-exec")));
+
+/* A consistent view of r; false only inside a signal handler that
+ * interrupted this thread's own write of it (the caller then does without:
+ * that registration has not reached the kernel yet). */
+static bool reg_read(struct epreg *r, struct epreg_view *v)
 {
         uint32_t s1, s2;
         do {
                 while ((s1 = atomic_load_explicit(&r->seq, memory_order_acquire)) & 1)
-                        ;
+                        if (reg_writing)
+                                return false;
                 v->epfd_plus1 = atomic_load_explicit(&r->epfd_plus1, memory_order_relaxed);
                 v->epfd_gen = atomic_load_explicit(&r->epfd_gen, memory_order_relaxed);
                 v->fd_gen = atomic_load_explicit(&r->fd_gen, memory_order_relaxed);
@@ -50,9 +59,11 @@ static void reg_read(struct epreg *r, struct epreg_view *v)
                 atomic_thread_fence(memory_order_acquire);
                 s2 = atomic_load_explicit(&r->seq, memory_order_relaxed);
         } while (s1 != s2);
+        return true;
 }
 
-static void reg_write(struct epreg *r, uint32_t epfd_plus1, uint32_t epfd_gen, uint32_t fd_gen,
+/* False only in a signal handler that interrupted a write on this thread. */
+static bool reg_write(struct epreg *r, uint32_t epfd_plus1, uint32_t epfd_gen, uint32_t fd_gen,
                       uint32_t events, uint64_t data)
 {
         uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
@@ -60,8 +71,11 @@ static void reg_write(struct epreg *r, uint32_t epfd_plus1, uint32_t epfd_gen, u
                 if (!(s & 1) && atomic_compare_exchange_weak_explicit(
                                     &r->seq, &s, s + 1, memory_order_acquire, memory_order_relaxed))
                         break;
+                if ((s & 1) && reg_writing)
+                        return false;
                 s = atomic_load_explicit(&r->seq, memory_order_relaxed);
         }
+        reg_writing++;
         atomic_store_explicit(&r->epfd_plus1, epfd_plus1, memory_order_relaxed);
         atomic_store_explicit(&r->epfd_gen, epfd_gen, memory_order_relaxed);
         atomic_store_explicit(&r->fd_gen, fd_gen, memory_order_relaxed);
@@ -70,6 +84,8 @@ static void reg_write(struct epreg *r, uint32_t epfd_plus1, uint32_t epfd_gen, u
         if (atomic_exchange_explicit(&r->owed, 0, memory_order_relaxed))
                 atomic_fetch_sub_explicit(&owed_total, 1, memory_order_relaxed);
         atomic_store_explicit(&r->seq, s + 2, memory_order_release);
+        reg_writing--;
+        return true;
 }
 
 /* Is the registration still the one the program made: same epoll instance
@@ -84,11 +100,9 @@ static struct epreg *reg_find(int epfd, int fd, struct epreg_view *v)
 {
         if (fd < 0 || fd >= WB_FD_MAX)
                 return NULL;
-        for (int i = 0; i < REGS_PER_FD; i++) {
-                reg_read(&regs[fd][i], v);
-                if (v->epfd_plus1 == (uint32_t)epfd + 1)
+        for (int i = 0; i < REGS_PER_FD; i++)
+                if (reg_read(&regs[fd][i], v) && v->epfd_plus1 == (uint32_t)epfd + 1)
                         return &regs[fd][i];
-        }
         return NULL;
 }
 
@@ -147,17 +161,16 @@ void readiness_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev,
             epfd < 0 || epfd >= WB_FD_MAX)
                 return;
         slot = reg_find(epfd, fd, &v);
-        for (int i = 0; !slot && i < REGS_PER_FD; i++) {
-                reg_read(&regs[fd][i], &v);
-                if (!v.epfd_plus1 || !reg_live(&v, fd))
+        for (int i = 0; !slot && i < REGS_PER_FD; i++)
+                if (reg_read(&regs[fd][i], &v) && (!v.epfd_plus1 || !reg_live(&v, fd)))
                         slot = &regs[fd][i];
-        }
-        if (!slot)
-                return; /* a third instance: passed through untranslated */
         /* Written before the kernel sees the key, so a waiter in another
-         * thread can always translate it back. */
-        reg_write(slot, (uint32_t)epfd + 1, fd_state_gen(epfd), fd_state_gen(fd), ev->events,
-                  ev->data.u64);
+         * thread can always translate it back. No slot (a third instance),
+         * or a handler that interrupted our own write: the program's data
+         * goes to the kernel as it is, and comes back untranslated. */
+        if (!slot || !reg_write(slot, (uint32_t)epfd + 1, fd_state_gen(epfd), fd_state_gen(fd),
+                                ev->events, ev->data.u64))
+                return;
         out->data.u64 = KEY_OF(fd);
         int m = atomic_load_explicit(&max_registered_fd, memory_order_relaxed);
         while (fd > m &&
@@ -276,9 +289,8 @@ void readiness_injected(int fd, bool output)
                 return;
         for (int i = 0; i < REGS_PER_FD; i++) {
                 struct epreg_view v;
-                reg_read(&regs[fd][i], &v);
-                if (!reg_live(&v, fd) || !(v.events & EPOLLET) || (v.events & EPOLLONESHOT) ||
-                    !(v.events & want))
+                if (!reg_read(&regs[fd][i], &v) || !reg_live(&v, fd) || !(v.events & EPOLLET) ||
+                    (v.events & EPOLLONESHOT) || !(v.events & want))
                         continue;
                 if (!atomic_fetch_or_explicit(&regs[fd][i].owed, want, memory_order_relaxed))
                         atomic_fetch_add_explicit(&owed_total, 1, memory_order_relaxed);

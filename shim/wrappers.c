@@ -57,6 +57,8 @@ static long finish_slow(const struct wb_callinfo *c, const struct wb_decision *d
                 report_injection(c, d, ret);
         if (ret < 0 && saved == EAGAIN)
                 report_would_block(c->fd, c->call);
+        else if (ret >= 0)
+                fd_state_spin_end(c->fd);
         errno = saved;
         return ret;
 }
@@ -65,6 +67,7 @@ static inline long finish(const struct wb_callinfo *c, const struct wb_decision 
 {
         if (__builtin_expect(!d && ret >= 0, 1)) {
                 report_call(c->call, false); /* touches no errno */
+                fd_state_spin_end(c->fd);
                 return ret;
         }
         return finish_slow(c, d, ret);
