@@ -66,16 +66,22 @@ static bool reg_read(struct epreg *r, struct epreg_view *v)
 static bool reg_write(struct epreg *r, uint32_t epfd_plus1, uint32_t epfd_gen, uint32_t fd_gen,
                       uint32_t events, uint64_t data)
 {
-        uint32_t s = atomic_load_explicit(&r->seq, memory_order_relaxed);
+        uint32_t s;
+
+        /* raised before the record is claimed: a handler arriving between
+         * the claim and the stores must already know not to wait */
+        reg_writing++;
+        s = atomic_load_explicit(&r->seq, memory_order_relaxed);
         for (;;) {
                 if (!(s & 1) && atomic_compare_exchange_weak_explicit(
                                     &r->seq, &s, s + 1, memory_order_acquire, memory_order_relaxed))
                         break;
-                if ((s & 1) && reg_writing)
+                if ((s & 1) && reg_writing > 1) {
+                        reg_writing--;
                         return false;
+                }
                 s = atomic_load_explicit(&r->seq, memory_order_relaxed);
         }
-        reg_writing++;
         atomic_store_explicit(&r->epfd_plus1, epfd_plus1, memory_order_relaxed);
         atomic_store_explicit(&r->epfd_gen, epfd_gen, memory_order_relaxed);
         atomic_store_explicit(&r->fd_gen, fd_gen, memory_order_relaxed);
