@@ -25,6 +25,8 @@ API_SUITES := $(API_C_TESTS) $(API_DIR)/test_mylib-preload $(API_DIR)/test_ctype
 
 ALL_TARGETS += $(API_SUITES)
 TEST_SUITES += $(API_SUITES)
+# rule swaps under four busy threads: make tsan runs it too
+THREADED_SUITES += $(API_DIR)/test_swap_threads
 
 $(API_C_TESTS): $(API_DIR)/%: examples/api/%.c examples/api/mylib.c examples/api/mylib.h \
 		shim/wouldblock.h $(LIB) | $(API_DIR)
