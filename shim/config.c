@@ -236,7 +236,8 @@ int config_add_scenario(const struct wb_config *cfg, const char *name, size_t le
                          max);
                 return -1;
         }
-        memcpy(&rules[*n], &cfg->rules[sc->first_rule], sc->n_rules * sizeof *rules);
+        if (sc->n_rules) /* a file with no rule at all has no array to copy from */
+                memcpy(&rules[*n], &cfg->rules[sc->first_rule], sc->n_rules * sizeof *rules);
         *n += sc->n_rules;
         return 0;
 }

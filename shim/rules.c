@@ -33,16 +33,18 @@ static const struct {
         X(ENOTCONN)                                                                                \
         X(ETIMEDOUT)                                                                               \
         X(EHOSTUNREACH)                                                                            \
-        X(ENETUNREACH) X(ENETDOWN) X(ENETRESET) X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL)        \
-            X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE) X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) \
-                X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC) X(EDQUOT) X(EISCONN) X(ENOTSOCK)          \
-                    X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT) X(ESPIPE) X(EBUSY) X(ECANCELED) X(EROFS)  \
-                        X(EFBIG) X(ENXIO) X(ENODEV) X(EAFNOSUPPORT) X(EPROTONOSUPPORT)             \
-                            X(ENOPROTOOPT) X(EDESTADDRREQ) X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT)      \
-                                X(ETOOMANYREFS) X(ENOSR) X(ENOLINK) X(ECOMM) X(ERESTART)           \
-                                    X(EOVERFLOW) X(EILSEQ) X(ENOTSUP) X(ETXTBSY) X(ENOTTY)         \
-                                        X(EEXIST) X(EISDIR) X(ENOTDIR) X(ELOOP) X(ENAMETOOLONG)    \
-                                            X(EDEADLK) X(ENOLCK) X(ENOSYS) X(ESTALE) X(EREMOTEIO)
+        X(ENETUNREACH)                                                                             \
+        X(ENETDOWN)                                                                                \
+        X(ENETRESET) X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE)    \
+            X(ENFILE) X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) \
+                X(ENOSPC) X(EDQUOT) X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT)    \
+                    X(ESPIPE) X(EBUSY) X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV)           \
+                        X(EAFNOSUPPORT) X(EPROTONOSUPPORT) X(ENOPROTOOPT) X(EDESTADDRREQ)          \
+                            X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT) X(ETOOMANYREFS) X(ENOSR) X(ENOLINK) \
+                                X(ECOMM) X(ERESTART) X(EOVERFLOW) X(EILSEQ) X(ENOTSUP) X(ETXTBSY)  \
+                                    X(ENOTTY) X(EEXIST) X(EISDIR) X(ENOTDIR) X(ELOOP)              \
+                                        X(ENAMETOOLONG) X(EDEADLK) X(ENOLCK) X(ENOSYS) X(ESTALE)   \
+                                            X(EREMOTEIO)
 
 static const struct {
         const char *name;
@@ -437,12 +439,15 @@ static int parse_value(struct parser *p, enum key k, const char *v, const char *
                 r->blocking_any = b;
                 return 0;
         case K_PROCESS:
+                /* '#' and ';' would not survive the canonical form in a file
+                 * (a comment) or in a rule list (a separator) */
                 if (v == end || (size_t)(end - v) >= sizeof r->process ||
-                    memchr(v, '/', (size_t)(end - v)))
-                        return fail_at(
-                            p, v,
-                            "process: expected a program name (no '/', at most %zu characters)",
-                            sizeof r->process - 1);
+                    memchr(v, '/', (size_t)(end - v)) || memchr(v, '#', (size_t)(end - v)) ||
+                    memchr(v, ';', (size_t)(end - v)))
+                        return fail_at(p, v,
+                                       "process: expected a program name (no '/', '#' or ';', "
+                                       "at most %zu characters)",
+                                       sizeof r->process - 1);
                 memcpy(r->process, v, (size_t)(end - v));
                 r->process[end - v] = '\0';
                 return 0;
@@ -581,18 +586,24 @@ static void put_words(struct out *o, const char *key, unsigned bits, const char 
                 }
 }
 
-/* The shortest decimal that parse_prob reads back as this very double. */
+/* The shortest decimal that parse_prob reads back as this very double:
+ * parse_prob divides the digits once by 10^k, so for each k the digits to
+ * print are round(prob * 10^k) or a neighbour (the product itself rounds). */
 static void put_prob(struct out *o, double prob)
 {
         for (unsigned k = 1; k <= PROB_DIGITS; k++) {
-                uint64_t m = (uint64_t)(prob * pow10_table[k] + 0.5);
-                if ((double)m / pow10_table[k] == prob || k == PROB_DIGITS) {
+                uint64_t near = (uint64_t)(prob * pow10_table[k] + 0.5);
+                for (uint64_t m = near > 2 ? near - 2 : 0; m <= near + 2; m++) {
+                        if ((double)m / pow10_table[k] != prob)
+                                continue;
                         uint64_t one = (uint64_t)pow10_table[k];
                         put(o, " prob=%llu.%0*llu", (unsigned long long)(m / one), (int)k,
                             (unsigned long long)(m % one));
                         return;
                 }
         }
+        /* not reached for a value parse_prob made; the closest, then */
+        put(o, " prob=0.%018llu", (unsigned long long)(prob * 1e18 + 0.5));
 }
 
 int rule_format(const struct wb_rule *r, char *buf, size_t size)

@@ -482,8 +482,7 @@ static const struct bad_rule bad_rules[] = {
     {"read when=1,x2", "x2", "when: 'x2' is not a number"},
     {"read when=1,,3", ",3", "when: expected a number"},
     {"read when=18446744073709551616", "1844", "when: 18446744073709551616 is too large"},
-    {"read when=18446744073709551615", "1844",
-     "when: 18446744073709551615 is too large"},
+    {"read when=18446744073709551615", "1844", "when: 18446744073709551615 is too large"},
     {"read when=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "17", "when: at most 16 items"},
     /* prob= */
     {"read prob=1.5", "1.5", "prob: 1.5 is not between 0 and 1"},
@@ -517,16 +516,19 @@ static const struct bad_rule bad_rules[] = {
     {"write inflight=no", "no", "inflight: expected yes or any, got 'no'"},
     {"read blocking=yes", "yes", "blocking: expected no or any, got 'yes'"},
     {"read process=/usr/bin/python3", "/usr",
-     "process: expected a program name (no '/', at most 63 characters)"},
+     "process: expected a program name (no '/', '#' or ';', at most 63 characters)"},
     {"read process=abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd", "abcd",
-     "process: expected a program name (no '/', at most 63 characters)"},
+     "process: expected a program name (no '/', '#' or ';', at most 63 characters)"},
     /* empty values: the column is one past the '=' */
     {"read when=", NULL, "when: expected call numbers"},
     {"read when=1,", NULL, "when: expected a number"},
     {"read errno=", NULL, "unknown errno ''"},
     {"read max=", NULL, "max: expected a number"},
     {"read prob=", NULL, "prob: '' is not a number"},
-    {"read process=", NULL, "process: expected a program name (no '/', at most 63 characters)"},
+    {"read process=a#b", "a#b",
+     "process: expected a program name (no '/', '#' or ';', at most 63 characters)"},
+    {"read process=", NULL,
+     "process: expected a program name (no '/', '#' or ';', at most 63 characters)"},
 };
 
 static void test_errors(void **state)
