@@ -291,14 +291,20 @@ static int created(int fd)
         return fd;
 }
 
+/* fd's number now names another file, or none: forget what was known
+ * (errno is the real call's and stays so). */
+static void renumbered(int fd)
+{
+        int saved = errno;
+        fd_state_forget(fd);
+        errno = saved;
+}
+
 /* A new number for an open file that may be another process's too. */
 static int duplicated(int fd)
 {
-        if (fd >= 0) {
-                int saved = errno;
-                fd_state_forget(fd);
-                errno = saved;
-        }
+        if (fd >= 0)
+                renumbered(fd);
         return fd;
 }
 
@@ -488,66 +494,54 @@ WB_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 /* libc closes these fds inside, out of the wrappers' sight: without these a
  * number reused by fopen, eventfd or SCM_RIGHTS would keep the facts of the
  * file closed here (a socket's, say) and a rule meant for sockets would hit
- * a regular file. */
+ * a regular file. Each forgets after the real call: a thread probing in
+ * between would otherwise cache the facts of the file being closed. */
 WB_EXPORT int fclose(FILE *f)
 {
-        int fd = f ? fileno(f) : -1;
-        int r = real_fclose(f), saved = errno;
-        fd_state_forget(fd);
-        errno = saved;
+        int fd = f ? fileno(f) : -1, r = real_fclose(f);
+        renumbered(fd);
         return r;
 }
 WB_EXPORT int pclose(FILE *f)
 {
-        int fd = f ? fileno(f) : -1;
-        int r = real_pclose(f), saved = errno;
-        fd_state_forget(fd);
-        errno = saved;
+        int fd = f ? fileno(f) : -1, r = real_pclose(f);
+        renumbered(fd);
         return r;
 }
 WB_EXPORT int closedir(DIR *d)
 {
-        int fd = dirfd(d); /* closedir(NULL) is undefined: glibc crashes too */
-        int r = real_closedir(d), saved = errno;
-        fd_state_forget(fd);
-        errno = saved;
+        int fd = dirfd(d), r = real_closedir(d); /* closedir(NULL) crashes in glibc too */
+        renumbered(fd);
         return r;
 }
 WB_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
 {
         int fd = f ? fileno(f) : -1;
         FILE *r = real_freopen(path, mode, f);
-        int saved = errno;
-        fd_state_forget(fd);
+        renumbered(fd);
         if (r)
-                fd_state_forget(fileno(r));
-        errno = saved;
+                renumbered(fileno(r));
         return r;
 }
 
 WB_EXPORT int close(int fd)
 {
-        int r = real_close(fd), saved = errno;
-        /* forget after closing: a thread probing in between would otherwise
-         * cache the facts of the file being closed */
-        fd_state_forget(fd);
-        errno = saved;
+        int r = real_close(fd);
+        renumbered(fd);
         return r;
 }
 WB_EXPORT int dup2(int fd, int fd2)
 {
-        int r = real_dup2(fd, fd2), saved = errno;
+        int r = real_dup2(fd, fd2);
         if (r >= 0 && fd != fd2)
-                fd_state_forget(fd2);
-        errno = saved;
+                renumbered(fd2);
         return r;
 }
 WB_EXPORT int dup3(int fd, int fd2, int fl)
 {
-        int r = real_dup3(fd, fd2, fl), saved = errno;
+        int r = real_dup3(fd, fd2, fl);
         if (r >= 0)
-                fd_state_forget(fd2);
-        errno = saved;
+                renumbered(fd2);
         return r;
 }
 WB_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
