@@ -35,16 +35,16 @@ static const struct {
         X(EHOSTUNREACH)                                                                            \
         X(ENETUNREACH)                                                                             \
         X(ENETDOWN)                                                                                \
-        X(ENETRESET) X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE)    \
-            X(ENFILE) X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) \
-                X(ENOSPC) X(EDQUOT) X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT)    \
-                    X(ESPIPE) X(EBUSY) X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV)           \
-                        X(EAFNOSUPPORT) X(EPROTONOSUPPORT) X(ENOPROTOOPT) X(EDESTADDRREQ)          \
-                            X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT) X(ETOOMANYREFS) X(ENOSR) X(ENOLINK) \
-                                X(ECOMM) X(ERESTART) X(EOVERFLOW) X(EILSEQ) X(ENOTSUP) X(ETXTBSY)  \
-                                    X(ENOTTY) X(EEXIST) X(EISDIR) X(ENOTDIR) X(ELOOP)              \
-                                        X(ENAMETOOLONG) X(EDEADLK) X(ENOLCK) X(ENOSYS) X(ESTALE)   \
-                                            X(EREMOTEIO)
+        X(ENETRESET)                                                                               \
+        X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE)       \
+            X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC) \
+                X(EDQUOT) X(EISCONN) X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT) X(ESPIPE)    \
+                    X(EBUSY) X(ECANCELED) X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV) X(EAFNOSUPPORT)     \
+                        X(EPROTONOSUPPORT) X(ENOPROTOOPT) X(EDESTADDRREQ) X(ESOCKTNOSUPPORT)       \
+                            X(EPFNOSUPPORT) X(ETOOMANYREFS) X(ENOSR) X(ENOLINK) X(ECOMM)           \
+                                X(ERESTART) X(EOVERFLOW) X(EILSEQ) X(ENOTSUP) X(ETXTBSY) X(ENOTTY) \
+                                    X(EEXIST) X(EISDIR) X(ENOTDIR) X(ELOOP) X(ENAMETOOLONG)        \
+                                        X(EDEADLK) X(ENOLCK) X(ENOSYS) X(ESTALE) X(EREMOTEIO)
 
 static const struct {
         const char *name;
@@ -271,8 +271,13 @@ static int parse_prob(struct parser *p, const char *s, const char *end, double *
                 if (!is_digit(*c))
                         break;
                 digits = true;
-                if (dot && decimals == PROB_DIGITS)
-                        continue; /* beyond what a double holds */
+                if (dot && decimals == PROB_DIGITS) {
+                        /* beyond what a double holds: dropping a 1 here would
+                         * let 1.0000000000000000001 pass for 1 */
+                        if (*c != '0')
+                                return fail_at(p, s, "prob: at most %d decimals", PROB_DIGITS);
+                        continue;
+                }
                 if (mant > (UINT64_MAX - 9) / 10)
                         return fail_at(p, s, "prob: %.*s is not between 0 and 1", (int)(end - s),
                                        s);
