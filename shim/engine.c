@@ -323,12 +323,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 if (r->port >= 0 && (unsigned)r->port != (c->addr ? addr_port(c->addr) : f.port))
                         continue;
                 if (!r->blocking_any && !(c->flags & MSG_DONTWAIT)) {
-                        /* the cached flag only where no other process can
-                         * change it behind our back */
                         if (nonblocking < 0)
-                                nonblocking = fd_state_private(c->fd, f.gen)
-                                                  ? fd_state_nonblocking(c->fd, f.gen)
-                                                  : fd_state_nonblocking_verify(c->fd, f.gen);
+                                nonblocking = fd_state_nonblocking(c->fd, f.gen);
                         if (!nonblocking)
                                 continue;
                 }

@@ -25,7 +25,8 @@
 
 static _Atomic uint64_t fd_words[WB_FD_MAX];
 static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
-static _Atomic uint32_t fd_spin[WB_FD_MAX];
+_Atomic uint32_t wb_fd_spin[WB_FD_MAX];
+#define fd_spin wb_fd_spin
 /* O_NONBLOCK as last read: generation << 40 | flags epoch << 8 | NB_* bits.
  * The flag belongs to the open file description, which dup'd fds share, so
  * any F_SETFL or FIONBIO anywhere moves the epoch on and every cached bit
@@ -160,17 +161,18 @@ uint32_t fd_state_gen(int fd)
                WB_GEN_MASK;
 }
 
-static bool read_nonblocking(int fd, uint32_t gen, bool use_cache)
+bool fd_state_nonblocking(int fd, uint32_t gen)
 {
         uint32_t epoch = atomic_load_explicit(&flags_epoch, memory_order_acquire);
         int saved;
         uint64_t w;
         long fl;
 
-        if (use_cache && tracked(fd)) {
+        /* the cached flag only where no other process can have changed it */
+        if (tracked(fd)) {
                 w = atomic_load_explicit(&fd_nonblock[fd], memory_order_relaxed);
                 if ((w & NB_KNOWN) && (uint32_t)(w >> F_GEN_SHIFT) == gen &&
-                    (uint32_t)(w >> 8) == epoch)
+                    (uint32_t)(w >> 8) == epoch && fd_state_private(fd, gen))
                         return w & NB_SET;
         }
         saved = errno;
@@ -186,16 +188,6 @@ static bool read_nonblocking(int fd, uint32_t gen, bool use_cache)
                                           NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0),
                                       memory_order_relaxed);
         return fl & O_NONBLOCK;
-}
-
-bool fd_state_nonblocking(int fd, uint32_t gen)
-{
-        return read_nonblocking(fd, gen, true);
-}
-
-bool fd_state_nonblocking_verify(int fd, uint32_t gen)
-{
-        return read_nonblocking(fd, gen, false);
 }
 
 void fd_state_flags_changed(void)
@@ -311,12 +303,6 @@ uint32_t fd_state_spin_bump(int fd)
         if (!tracked(fd))
                 return 0;
         return atomic_fetch_add_explicit(&fd_spin[fd], 1, memory_order_relaxed) + 1;
-}
-
-void fd_state_spin_end(int fd)
-{
-        if (tracked(fd) && atomic_load_explicit(&fd_spin[fd], memory_order_relaxed))
-                atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
 }
 
 void fd_state_reset_spin(void)

@@ -10,6 +10,7 @@
 #ifndef WB_FDSTATE_H
 #define WB_FDSTATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,14 +33,11 @@ void fd_state_get(int fd, struct wb_fdfacts *out);
 /* The current generation of an fd number (0 for untracked fds). */
 uint32_t fd_state_gen(int fd);
 
-/* Is the fd (of generation gen) in O_NONBLOCK mode? Read with F_GETFL once,
- * then cached until fd_state_flags_changed. */
+/* Is the fd (of generation gen) in O_NONBLOCK mode? For a private fd (see
+ * fd_state_private) the flag is read with F_GETFL once and cached until
+ * fd_state_flags_changed; for any other, another process may switch it
+ * unseen, so the kernel is asked every time. */
 bool fd_state_nonblocking(int fd, uint32_t gen);
-
-/* The same, asking the kernel now (and refreshing the cache): for an fd that
- * is not private, whose open file another process (a parent, a child, a
- * receiver of an fd passed over a socket) may have switched unseen. */
-bool fd_state_nonblocking_verify(int fd, uint32_t gen);
 
 /* Some fd's file status flags changed (F_SETFL, FIONBIO). */
 void fd_state_flags_changed(void);
@@ -76,8 +74,15 @@ void fd_state_note_wait(int fd, bool ready);
  * returns the run length. */
 uint32_t fd_state_spin_bump(int fd);
 
-/* A call on fd did not would-block: its run of would-block results ends. */
-void fd_state_spin_end(int fd);
+/* A call on fd did not would-block: its run of would-block results ends.
+ * Inline, with its table exposed, because every passed-through call that
+ * succeeds comes here. */
+extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX];
+static inline void fd_state_spin_end(int fd)
+{
+        if ((unsigned)fd < WB_FD_MAX && atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed))
+                atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
+}
 
 /* After fork in the child: counters of this process start again. */
 void fd_state_reset_spin(void);

@@ -21,7 +21,9 @@ static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none 
 static char scenario_list[1024];
 static uint64_t spin_limit = 1000;
 
-static struct wb_counter calls_seen[WB_CALL_COUNT], calls_injected[WB_CALL_COUNT];
+struct wb_counter wb_calls_seen[WB_CALL_COUNT];
+#define calls_seen wb_calls_seen
+static struct wb_counter calls_injected[WB_CALL_COUNT];
 /* the longest spin: length << 32 | fd << 8 | call */
 static _Atomic uint64_t spin_max;
 static _Atomic bool spin_warned, report_done;
@@ -245,11 +247,10 @@ void report_restart(void)
         }
 }
 
-void report_call(enum wb_call call, bool injected)
+void report_call_injected(enum wb_call call)
 {
         counter_add(&calls_seen[call], 1);
-        if (injected)
-                counter_add(&calls_injected[call], 1);
+        counter_add(&calls_injected[call], 1);
 }
 
 uint64_t report_injected(int call)

@@ -8,6 +8,7 @@
 #define WB_REPORT_H
 
 #include "config.h"
+#include "counter.h"
 #include "engine.h"
 
 #include <stdbool.h>
@@ -17,8 +18,17 @@
  * the scenario names. Called once by the constructor. 0 / -1 (diag set). */
 int report_init(const struct wb_settings *s, struct wb_diag *d);
 
-/* Count a call (seen), and whether it was injected. */
-void report_call(enum wb_call call, bool injected);
+/* Count a call (seen), and whether it was injected. Inline, with the
+ * counters exposed: every wrapped call comes here. */
+extern struct wb_counter wb_calls_seen[WB_CALL_COUNT];
+void report_call_injected(enum wb_call call);
+static inline void report_call(enum wb_call call, bool injected)
+{
+        if (injected)
+                report_call_injected(call);
+        else
+                counter_add(&wb_calls_seen[call], 1);
+}
 
 /* One log line for an injection; ret is what the program got back. */
 void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret);

@@ -42,9 +42,9 @@ static bool cut_took(const struct wb_callinfo *c, const struct wb_decision *d, l
         return ret >= 0 && (size_t)ret == d->limit;
 }
 
-/* After the real call: count it, log a short injection, note a would-block
- * result for spin detection. errno is the real call's and stays so. */
-static long finish_slow(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+/* After the real call of an armed wrapper: count it, log a short injection,
+ * end or extend the fd's spin. errno is the real call's and stays so. */
+static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
 {
         int saved = errno;
 
@@ -63,16 +63,6 @@ static long finish_slow(const struct wb_callinfo *c, const struct wb_decision *d
         return ret;
 }
 
-static inline long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
-{
-        if (__builtin_expect(!d && ret >= 0, 1)) {
-                report_call(c->call, false); /* touches no errno */
-                fd_state_spin_end(c->fd);
-                return ret;
-        }
-        return finish_slow(c, d, ret);
-}
-
 /* An injected failure: nothing reaches the kernel. */
 static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
 {
@@ -88,72 +78,84 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
         return -1;
 }
 
-/* The body every wrapper shares. LEN and ADDR are evaluated only when a rule
- * names the call (they may read the program's structures, which must not be
- * touched when the call is passed through: a NULL msghdr gets EFAULT); REAL is the real call, which
- * may use WB_CUT(len) and `cut_` (true when the engine asked for a short transfer of d_.limit
- * bytes). */
-#define WB_CALL(CALL, FD, LEN, FLAGS, ADDR, REAL)                                                  \
-        do {                                                                                       \
-                struct wb_callinfo c_ = {(CALL), (FD), 0, (FLAGS), NULL};                          \
+/* A passed-through call is counted, and its result ends or extends the fd's
+ * spin (a would-block result). errno stays the real call's. */
+static __attribute__((noinline)) long passed_failed(enum wb_call call, int fd, long ret)
+{
+        int saved = errno;
+        report_call(call, false);
+        if (saved == EAGAIN)
+                report_would_block(fd, call);
+        errno = saved;
+        return ret;
+}
+
+static inline long passed(enum wb_call call, int fd, long ret)
+{
+        if (__builtin_expect(ret < 0, 0))
+                return passed_failed(call, fd, ret);
+        report_call(call, false); /* touches no errno */
+        fd_state_spin_end(fd);
+        return ret;
+}
+
+/* Each wrapper is two functions. The public one passes the call straight
+ * through when no active rule names it: one branch and a small frame, the
+ * common case. NAME_armed, out of line, asks the engine, then fails the call
+ * without touching the fd, or makes it with WB_CUT(len) bytes (`cut_`: the
+ * engine asked for a short transfer of d_.limit bytes), or passes it. LEN
+ * and ADDR are evaluated only there: they may read the program's structures,
+ * which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
+#define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, ADDR, PASS, REAL)                   \
+        static __attribute__((noinline)) RET NAME##_armed PARAMS                                   \
+        {                                                                                          \
+                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), (ADDR)};                    \
                 struct wb_decision d_;                                                             \
-                enum wb_verdict v_ = WB_PASS;                                                      \
-                if (armed(CALL)) {                                                                 \
-                        c_.len = (LEN);                                                            \
-                        c_.addr = (ADDR);                                                          \
-                        v_ = engine_decide(&c_, &d_);                                              \
-                        if (v_ == WB_FAIL)                                                         \
-                                return fail(&c_, &d_);                                             \
-                }                                                                                  \
+                enum wb_verdict v_ = engine_decide(&c_, &d_);                                      \
+                if (v_ == WB_FAIL)                                                                 \
+                        return (RET)fail(&c_, &d_);                                                \
                 const bool cut_ = v_ == WB_SHORT;                                                  \
-                (void)cut_;                                                                        \
-                return finish(&c_, cut_ ? &d_ : NULL, (REAL));                                     \
-        } while (0)
+                return (RET)finish(&c_, cut_ ? &d_ : NULL, (REAL));                                \
+        }                                                                                          \
+        WB_EXPORT RET NAME PARAMS                                                                  \
+        {                                                                                          \
+                if (__builtin_expect(!armed(CALL), 1))                                             \
+                        return (RET)passed((CALL), (FD), (PASS));                                  \
+                return NAME##_armed ARGS;                                                          \
+        }
 #define WB_CUT(len) (cut_ && d_.limit < (len) ? d_.limit : (len))
 
 /* ---- plain buffers ---- */
 
-WB_EXPORT ssize_t read(int fd, void *buf, size_t len)
-{
-        WB_CALL(WB_READ, fd, len, 0, NULL, real_read(fd, buf, WB_CUT(len)));
-}
-WB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
-{
-        WB_CALL(WB_READ, fd, len, 0, NULL, real___read_chk(fd, buf, WB_CUT(len), buflen));
-}
-WB_EXPORT ssize_t recv(int fd, void *buf, size_t len, int fl)
-{
-        WB_CALL(WB_RECV, fd, len, fl, NULL, real_recv(fd, buf, WB_CUT(len), fl));
-}
-WB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int fl)
-{
-        WB_CALL(WB_RECV, fd, len, fl, NULL, real___recv_chk(fd, buf, WB_CUT(len), buflen, fl));
-}
-WB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int fl, __SOCKADDR_ARG sa,
-                           socklen_t *salen)
-{
-        WB_CALL(WB_RECVFROM, fd, len, fl, NULL, real_recvfrom(fd, buf, WB_CUT(len), fl, sa, salen));
-}
-WB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int fl,
-                                 __SOCKADDR_ARG sa, socklen_t *salen)
-{
-        WB_CALL(WB_RECVFROM, fd, len, fl, NULL,
-                real___recvfrom_chk(fd, buf, WB_CUT(len), buflen, fl, sa, salen));
-}
-WB_EXPORT ssize_t write(int fd, const void *buf, size_t len)
-{
-        WB_CALL(WB_WRITE, fd, len, 0, NULL, real_write(fd, buf, WB_CUT(len)));
-}
-WB_EXPORT ssize_t send(int fd, const void *buf, size_t len, int fl)
-{
-        WB_CALL(WB_SEND, fd, len, fl, NULL, real_send(fd, buf, WB_CUT(len), fl));
-}
-WB_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int fl, __CONST_SOCKADDR_ARG sa,
-                         socklen_t salen)
-{
-        WB_CALL(WB_SENDTO, fd, len, fl, WB_SOCKADDR_PTR(sa),
-                real_sendto(fd, buf, WB_CUT(len), fl, sa, salen));
-}
+WB_WRAP(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), WB_READ, fd, len, 0, NULL,
+        real_read(fd, buf, len), real_read(fd, buf, WB_CUT(len)))
+WB_WRAP(ssize_t, __read_chk, (int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
+        WB_READ, fd, len, 0, NULL, real___read_chk(fd, buf, len, buflen),
+        real___read_chk(fd, buf, WB_CUT(len), buflen))
+WB_WRAP(ssize_t, recv, (int fd, void *buf, size_t len, int fl), (fd, buf, len, fl), WB_RECV, fd,
+        len, fl, NULL, real_recv(fd, buf, len, fl), real_recv(fd, buf, WB_CUT(len), fl))
+WB_WRAP(ssize_t, __recv_chk, (int fd, void *buf, size_t len, size_t buflen, int fl),
+        (fd, buf, len, buflen, fl), WB_RECV, fd, len, fl, NULL,
+        real___recv_chk(fd, buf, len, buflen, fl),
+        real___recv_chk(fd, buf, WB_CUT(len), buflen, fl))
+WB_WRAP(ssize_t, recvfrom,
+        (int fd, void *buf, size_t len, int fl, __SOCKADDR_ARG sa, socklen_t *salen),
+        (fd, buf, len, fl, sa, salen), WB_RECVFROM, fd, len, fl, NULL,
+        real_recvfrom(fd, buf, len, fl, sa, salen),
+        real_recvfrom(fd, buf, WB_CUT(len), fl, sa, salen))
+WB_WRAP(ssize_t, __recvfrom_chk,
+        (int fd, void *buf, size_t len, size_t buflen, int fl, __SOCKADDR_ARG sa, socklen_t *salen),
+        (fd, buf, len, buflen, fl, sa, salen), WB_RECVFROM, fd, len, fl, NULL,
+        real___recvfrom_chk(fd, buf, len, buflen, fl, sa, salen),
+        real___recvfrom_chk(fd, buf, WB_CUT(len), buflen, fl, sa, salen))
+WB_WRAP(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), WB_WRITE, fd, len, 0,
+        NULL, real_write(fd, buf, len), real_write(fd, buf, WB_CUT(len)))
+WB_WRAP(ssize_t, send, (int fd, const void *buf, size_t len, int fl), (fd, buf, len, fl), WB_SEND,
+        fd, len, fl, NULL, real_send(fd, buf, len, fl), real_send(fd, buf, WB_CUT(len), fl))
+WB_WRAP(ssize_t, sendto,
+        (int fd, const void *buf, size_t len, int fl, __CONST_SOCKADDR_ARG sa, socklen_t salen),
+        (fd, buf, len, fl, sa, salen), WB_SENDTO, fd, len, fl, WB_SOCKADDR_PTR(sa),
+        real_sendto(fd, buf, len, fl, sa, salen), real_sendto(fd, buf, WB_CUT(len), fl, sa, salen))
 
 /* ---- vectors and messages ---- */
 
@@ -179,20 +181,20 @@ static int iov_cut(const struct iovec *iov, long cnt, size_t limit, struct iovec
         return n;
 }
 
-WB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+/* readv/writev with their buffers cut to limit bytes */
+static ssize_t iov_call_cut(int fd, const struct iovec *iov, int cnt, size_t limit, bool output)
 {
         struct iovec cut[IOV_CUT_MAX];
-        WB_CALL(WB_READV, fd, iov_total(iov, cnt), 0, NULL,
-                cut_ ? real_readv(fd, cut, iov_cut(iov, cnt, d_.limit, cut))
-                     : real_readv(fd, iov, cnt));
+        int n = iov_cut(iov, cnt, limit, cut);
+        return output ? real_writev(fd, cut, n) : real_readv(fd, cut, n);
 }
-WB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
-{
-        struct iovec cut[IOV_CUT_MAX];
-        WB_CALL(WB_WRITEV, fd, iov_total(iov, cnt), 0, NULL,
-                cut_ ? real_writev(fd, cut, iov_cut(iov, cnt, d_.limit, cut))
-                     : real_writev(fd, iov, cnt));
-}
+
+WB_WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), WB_READV, fd,
+        iov_total(iov, cnt), 0, NULL, real_readv(fd, iov, cnt),
+        cut_ ? iov_call_cut(fd, iov, cnt, d_.limit, false) : real_readv(fd, iov, cnt))
+WB_WRAP(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), WB_WRITEV, fd,
+        iov_total(iov, cnt), 0, NULL, real_writev(fd, iov, cnt),
+        cut_ ? iov_call_cut(fd, iov, cnt, d_.limit, true) : real_writev(fd, iov, cnt))
 
 static size_t msg_total(const struct msghdr *m)
 {
@@ -228,18 +230,19 @@ static ssize_t recvmsg_cut(int fd, struct msghdr *m, int fl, size_t limit)
         return r;
 }
 
-WB_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl)
-{
-        WB_CALL(WB_RECVMSG, fd, msg_total(m), fl, NULL,
-                cut_ && m ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl));
-}
-WB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int fl)
+static ssize_t sendmsg_cut(int fd, const struct msghdr *m, int fl, size_t limit)
 {
         struct msghdr copy;
         struct iovec cut[IOV_CUT_MAX];
-        WB_CALL(WB_SENDMSG, fd, msg_total(m), fl, m ? (const struct sockaddr *)m->msg_name : NULL,
-                real_sendmsg(fd, cut_ && m ? msg_cut(m, d_.limit, &copy, cut) : m, fl));
+        return real_sendmsg(fd, msg_cut(m, limit, &copy, cut), fl);
 }
+
+WB_WRAP(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl), WB_RECVMSG, fd,
+        msg_total(m), fl, NULL, real_recvmsg(fd, m, fl),
+        cut_ &&m ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl))
+WB_WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl), WB_SENDMSG, fd,
+        msg_total(m), fl, m ? (const struct sockaddr *)m->msg_name : NULL, real_sendmsg(fd, m, fl),
+        cut_ &&m ? sendmsg_cut(fd, m, fl, d_.limit) : real_sendmsg(fd, m, fl))
 
 /* short= on the mmsg calls: one message only, and on a stream socket its
  * buffers cut to limit bytes (a datagram is never cut: its tail would be
@@ -265,17 +268,13 @@ static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timesp
         return r;
 }
 
-WB_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t)
-{
-        WB_CALL(WB_RECVMMSG, fd, n, fl, NULL,
-                cut_ && v ? mmsg_cut(fd, v, n, fl, t, &d_, true) : real_recvmmsg(fd, v, n, fl, t));
-}
-WB_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
-{
-        WB_CALL(WB_SENDMMSG, fd, n, fl,
-                n && v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
-                cut_ && v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl));
-}
+WB_WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t),
+        (fd, v, n, fl, t), WB_RECVMMSG, fd, n, fl, NULL, real_recvmmsg(fd, v, n, fl, t),
+        cut_ &&v ? mmsg_cut(fd, v, n, fl, t, &d_, true) : real_recvmmsg(fd, v, n, fl, t))
+WB_WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl),
+        WB_SENDMMSG, fd, n, fl, n &&v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
+        real_sendmmsg(fd, v, n, fl),
+        cut_ &&v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl))
 
 /* ---- new fds ---- */
 
@@ -310,14 +309,11 @@ static int duplicated(int fd)
 
 /* ---- accept and connect ---- */
 
-WB_EXPORT int accept(int fd, __SOCKADDR_ARG sa, socklen_t *salen)
-{
-        WB_CALL(WB_ACCEPT, fd, 0, 0, NULL, created(real_accept(fd, sa, salen)));
-}
-WB_EXPORT int accept4(int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl)
-{
-        WB_CALL(WB_ACCEPT4, fd, 0, 0, NULL, created(real_accept4(fd, sa, salen, fl)));
-}
+WB_WRAP(int, accept, (int fd, __SOCKADDR_ARG sa, socklen_t *salen), (fd, sa, salen), WB_ACCEPT, fd,
+        0, 0, NULL, created(real_accept(fd, sa, salen)), created(real_accept(fd, sa, salen)))
+WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd, sa, salen, fl),
+        WB_ACCEPT4, fd, 0, 0, NULL, created(real_accept4(fd, sa, salen, fl)),
+        created(real_accept4(fd, sa, salen, fl)))
 
 static unsigned sockaddr_port(const struct sockaddr *sa, socklen_t len)
 {
