@@ -303,6 +303,18 @@ def outcome(result, key, expected):
 # Python: the would-block handling of the standard library and of typical code.
 
 
+@case("init: calls made before the library's constructor pass through; rules apply from main on")
+def _(s):
+    early = os.path.join(s.build, "e2e", "early")
+    lib = os.path.join(s.build, "e2e", "libearly.so")
+    # constructors of preloads run last-loaded first: libearly's runs before ours
+    r = s.run([early], rules="input", env={"LD_PRELOAD": ":".join(s.preload + [lib])})
+    out = r.stdout
+    check(r.rc == 0, "exit status %d\n%s" % (r.rc, r.describe()))
+    check("constructor data" in out, "the early constructor's pipe read failed\n" + r.describe())
+    check("main EAGAIN" in out, "the rule did not apply in main\n" + r.describe())
+
+
 @case("py: socketpair recv under first-read raises BlockingIOError, select then recv gets every byte")
 def _(s):
     r = s.py("first-read-socket", scenario="first-read").ok()

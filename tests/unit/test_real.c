@@ -1,0 +1,77 @@
+/* test_real.c - the real functions: bound once, and usable while binding.
+ *
+ * A wrapped call can arrive while real_bind is inside dlsym (dlsym may call
+ * malloc, and a malloc may call write), or on another thread while one
+ * binds: real_bind then answers false and each trampoline makes the system
+ * call itself. These tests hold the table in that state and check that the
+ * fallbacks do the work and set errno as libc would. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "real.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+static void test_fallbacks_while_binding(void **state)
+{
+        int p[2], saved = atomic_load(&wb_real_state);
+        char buf[4] = {0};
+        struct iovec iov = {buf + 1, 2};
+        (void)state;
+
+        assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+        atomic_store(&wb_real_state, 1); /* a bind under way */
+        assert_false(real_bind());       /* the caller must take the fallback */
+
+        assert_int_equal(real_write(p[1], "ab", 2), 2);
+        assert_int_equal(real_read(p[0], buf, 1), 1);
+        assert_int_equal(real_readv(p[0], &iov, 1), 1);
+        assert_memory_equal(buf, "ab", 2);
+        errno = 0;
+        assert_int_equal(real_read(p[0], buf, 1), -1);
+        assert_int_equal(errno, EAGAIN); /* the kernel's answer, through syscall(2) */
+        errno = 0;
+        assert_int_equal(real_read(-1, buf, 1), -1);
+        assert_int_equal(errno, EBADF);
+        struct pollfd pfd = {p[1], POLLOUT, 0};
+        assert_int_equal(real_poll(&pfd, 1, 0), 1);
+        assert_int_equal(real_close(p[0]), 0);
+        assert_int_equal(real_close(p[1]), 0);
+        errno = 0;
+        assert_int_equal(real_close(p[1]), -1);
+        assert_int_equal(errno, EBADF);
+
+        atomic_store(&wb_real_state, saved);
+}
+
+static void test_bind_fills_the_table(void **state)
+{
+        (void)state;
+        assert_true(real_bind());
+        assert_int_equal(atomic_load(&wb_real_state), 2);
+        assert_true(real_bind()); /* idempotent */
+        /* every function glibc 2.34+ has is bound (none take the fallback) */
+        assert_non_null(wb_real.read);
+        assert_non_null(wb_real.recvmmsg);
+        assert_non_null(wb_real.__recvfrom_chk);
+        assert_non_null(wb_real.epoll_pwait2);
+        assert_non_null(wb_real.close_range);
+        assert_non_null(wb_real.fcntl64);
+        assert_non_null(wb_real.posix_spawnp);
+        assert_ptr_not_equal((void *)wb_real.read, (void *)real_read);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_fallbacks_while_binding),
+            cmocka_unit_test(test_bind_fills_the_table),
+        };
+        return cmocka_run_group_tests_name("real", tests, NULL, NULL);
+}
