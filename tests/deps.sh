@@ -4,7 +4,6 @@
 # apt-get; otherwise it stops with the exact command to run.
 set -u
 need=""
-have_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1; }
 command -v "${CC:-cc}" >/dev/null 2>&1 || need="$need gcc"
 command -v make >/dev/null 2>&1 || need="$need make"
 # `make` builds the test programs too, some of them cmocka tests
