@@ -78,10 +78,13 @@ $(FUZZ_DIR)/obj/.clang-ok: tests/fuzz/check-clang.sh
 # instrumented too).
 FUZZ_REGRESS_SRC := tests/fuzz/regress_main.c tests/fuzz/fuzz_config.c shim/rules.c shim/config.c
 
-# Expanded only when the recipe runs: no compiler probe on every make.
-FUZZ_REGRESS_SAN = $(shell printf 'int main(void) { return 0; }\n' | \
+# Expanded only when the recipe runs: no compiler probe on every make. A
+# build that already has its sanitizer (make sanitize, make tsan: SAN_FLAGS)
+# keeps it alone; ThreadSanitizer cannot be combined with ASan.
+FUZZ_REGRESS_SAN = $(if $(SAN_FLAGS),$(if $(findstring address,$(SAN_FLAGS)),-DWB_FUZZ_SANITIZED),\
+	$(shell printf 'int main(void) { return 0; }\n' | \
 	$(CC) -fsanitize=address,undefined -x c - -o /dev/null >/dev/null 2>&1 && \
-	echo '$(FUZZ_SAN) -DWB_FUZZ_SANITIZED')
+	echo '$(FUZZ_SAN) -DWB_FUZZ_SANITIZED'))
 
 $(FUZZ_REGRESS): $(FUZZ_REGRESS_SRC) $(wildcard shim/*.h) $(BUILD)/obj/embed.o mk/fuzz.mk
 	@mkdir -p $(@D)
