@@ -29,7 +29,7 @@ bench-deps:
 			>&2 || echo "bench: could not install$$need: those rows will say n/a" >&2; \
 	fi
 
-$(BUILD)/bench/%: tests/bench/%.c | $(BUILD)/bench
+$(BUILD)/bench/%: tests/bench/%.c tests/bench/timing.h | $(BUILD)/bench
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $<
 
 # The smoke test of the benchmark machinery, as a TAP suite (tiny counts, no

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #define WARMUP_MAX 100000ul
 #define RETRY_MAX 100 /* would-blocks in a row on one byte before giving up */
 
@@ -57,26 +59,6 @@ static _Noreturn void die(const char *what)
 {
         fprintf(stderr, "ping: %s: %s\n", what, strerror(errno));
         exit(1);
-}
-
-static uint64_t clock_ns(clockid_t clock)
-{
-        struct timespec t;
-        clock_gettime(clock, &t);
-        return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* One CPU, the one we are on: no migration in the middle of the loop. */
-static void pin_here(void)
-{
-        int cpu = sched_getcpu();
-        cpu_set_t set;
-
-        if (cpu < 0)
-                return;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        (void)sched_setaffinity(0, sizeof set, &set);
 }
 
 static void open_pair(bool on_socket, int fds[2])

@@ -29,24 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t now_ns(void)
-{
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static void pin_here(void)
-{
-        int cpu = sched_getcpu();
-        cpu_set_t set;
-
-        if (cpu < 0)
-                return;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        (void)sched_setaffinity(0, sizeof set, &set);
-}
+#include "timing.h"
 
 static int by_value(const void *a, const void *b)
 {
@@ -76,7 +59,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < runs; i++) {
                 int status;
                 struct rusage ru;
-                uint64_t t0 = now_ns();
+                uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
                 pid_t pid = fork();
 
                 if (pid < 0) {
@@ -95,7 +78,7 @@ int main(int argc, char **argv)
                                 perror("spawn: wait4");
                                 return 1;
                         }
-                samples[i] = now_ns() - t0;
+                samples[i] = clock_ns(CLOCK_MONOTONIC) - t0;
                 cpu[i] = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
                          (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

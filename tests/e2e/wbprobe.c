@@ -685,8 +685,10 @@ static int cmd_stream(int argc, char **argv)
 /* errnos: calls that fail for real, one line each; and a success that
  * must leave errno alone. Compared against the same run without the
  * library. */
-static int cmd_errnos(void)
+static int cmd_errnos(int argc, char **argv)
 {
+        (void)argc; /* takes no arguments */
+        (void)argv;
         char buf[64];
         int sp[2], pp[2], dg[2];
         struct iovec iov = {buf, sizeof buf};
@@ -863,8 +865,10 @@ static int cmd_refused(int argc, char **argv)
 
 /* connect-unix: a non-blocking AF_UNIX connect, whether the listener got
  * anything, and a retry. */
-static int cmd_connect_unix(void)
+static int cmd_connect_unix(int argc, char **argv)
 {
+        (void)argc; /* takes no arguments */
+        (void)argv;
         struct sockaddr_un un = {.sun_family = AF_UNIX};
         socklen_t len;
         int lst, client;
@@ -992,8 +996,10 @@ static int cmd_reuse(int argc, char **argv)
 /* file [after-fclose]: a regular file opened O_NONBLOCK, read twice.
  * after-fclose: its number was a socket's, seen by the library (one recv),
  * then closed by fclose, inside libc where no wrapper sees it. */
-static int cmd_file(void)
+static int cmd_file(int argc, char **argv)
 {
+        (void)argc; /* takes no arguments */
+        (void)argv;
         char path[] = "/tmp/wbprobe-XXXXXX", buf[64];
         int fd = mkstemp(path);
 
@@ -1057,8 +1063,10 @@ static int cmd_stale(int argc, char **argv)
  * a read on it; a child process clears O_NONBLOCK (the flag belongs to the
  * open file, which the child shares). The parent's next read is blocking,
  * so it is not to be counted. */
-static int cmd_shared_flag(void)
+static int cmd_shared_flag(int argc, char **argv)
 {
+        (void)argc; /* takes no arguments */
+        (void)argv;
         char buf[64];
         int fds[2];
         pid_t child;
@@ -1107,6 +1115,37 @@ static int cmd_spin(int argc, char **argv)
         return 0;
 }
 
+/* the subcommands, as the driver names them */
+static int cmd_marker(int argc, char **argv)
+{
+        (void)argc;
+        (void)argv;
+        return 0; /* main printed the marker already */
+}
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+} commands[] = {
+    {"marker", cmd_marker},
+    {"input", cmd_input},
+    {"output", cmd_output},
+    {"shortr", cmd_short_read},
+    {"shortw", cmd_short_write},
+    {"stream", cmd_stream},
+    {"errnos", cmd_errnos},
+    {"efault", cmd_efault},
+    {"connect", cmd_connect},
+    {"refused", cmd_refused},
+    {"connect-unix", cmd_connect_unix},
+    {"accept", cmd_accept},
+    {"reuse", cmd_reuse},
+    {"file", cmd_file},
+    {"stale", cmd_stale},
+    {"shared-flag", cmd_shared_flag},
+    {"spin", cmd_spin},
+};
+
 int main(int argc, char **argv)
 {
         /* first thing: the tests for configuration errors assert this line
@@ -1115,40 +1154,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         if (argc < 2)
                 return usage();
-        const char *cmd = argv[1];
-        if (strcmp(cmd, "marker") == 0)
-                return 0;
-        if (strcmp(cmd, "input") == 0)
-                return cmd_input(argc, argv);
-        if (strcmp(cmd, "output") == 0)
-                return cmd_output(argc, argv);
-        if (strcmp(cmd, "shortr") == 0)
-                return cmd_short_read(argc, argv);
-        if (strcmp(cmd, "shortw") == 0)
-                return cmd_short_write(argc, argv);
-        if (strcmp(cmd, "stream") == 0)
-                return cmd_stream(argc, argv);
-        if (strcmp(cmd, "errnos") == 0)
-                return cmd_errnos();
-        if (strcmp(cmd, "efault") == 0)
-                return cmd_efault(argc, argv);
-        if (strcmp(cmd, "connect") == 0)
-                return cmd_connect(argc, argv);
-        if (strcmp(cmd, "refused") == 0)
-                return cmd_refused(argc, argv);
-        if (strcmp(cmd, "connect-unix") == 0)
-                return cmd_connect_unix();
-        if (strcmp(cmd, "accept") == 0)
-                return cmd_accept(argc, argv);
-        if (strcmp(cmd, "reuse") == 0)
-                return cmd_reuse(argc, argv);
-        if (strcmp(cmd, "file") == 0)
-                return cmd_file();
-        if (strcmp(cmd, "stale") == 0)
-                return cmd_stale(argc, argv);
-        if (strcmp(cmd, "shared-flag") == 0)
-                return cmd_shared_flag();
-        if (strcmp(cmd, "spin") == 0)
-                return cmd_spin(argc, argv);
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (strcmp(argv[1], commands[i].name) == 0)
+                        return commands[i].run(argc, argv);
         return usage();
 }
