@@ -21,32 +21,21 @@ static const struct {
     {"connect", WB_GROUP_CONNECT},
 };
 
-#define WB_ERRNOS(X)                                                                               \
-        X(EAGAIN)                                                                                  \
-        X(EINPROGRESS)                                                                             \
-        X(EALREADY)                                                                                \
-        X(EINTR)                                                                                   \
-        X(ECONNRESET)                                                                              \
-        X(ECONNREFUSED)                                                                            \
-        X(ECONNABORTED)                                                                            \
-        X(EPIPE)                                                                                   \
-        X(ENOTCONN)                                                                                \
-        X(ETIMEDOUT)                                                                               \
-        X(EHOSTUNREACH)                                                                            \
-        X(ENETUNREACH)                                                                             \
-        X(ENETDOWN)                                                                                \
-        X(ENETRESET)                                                                               \
-        X(EHOSTDOWN)                                                                               \
-        X(EADDRINUSE)                                                                              \
-        X(EADDRNOTAVAIL) X(ENOBUFS) X(ENOMEM) X(EMFILE) X(ENFILE) X(EBADF) X(EINVAL) X(EFAULT)     \
-            X(EIO) X(EACCES) X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC) X(EDQUOT) X(EISCONN)         \
-                X(ENOTSOCK) X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT) X(ESPIPE) X(EBUSY) X(ECANCELED)   \
-                    X(EROFS) X(EFBIG) X(ENXIO) X(ENODEV) X(EAFNOSUPPORT) X(EPROTONOSUPPORT)        \
-                        X(ENOPROTOOPT) X(EDESTADDRREQ) X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT)          \
-                            X(ETOOMANYREFS) X(ENOSR) X(ENOLINK) X(ECOMM) X(ERESTART) X(EOVERFLOW)  \
-                                X(EILSEQ) X(ENOTSUP) X(ETXTBSY) X(ENOTTY) X(EEXIST) X(EISDIR)      \
-                                    X(ENOTDIR) X(ELOOP) X(ENAMETOOLONG) X(EDEADLK) X(ENOLCK)       \
-                                        X(ENOSYS) X(ESTALE) X(EREMOTEIO)
+/* clang-format re-wraps this table differently on every pass: kept by hand */
+// clang-format off
+#define WB_ERRNOS(X) \
+        X(EAGAIN) X(EINPROGRESS) X(EALREADY) X(EINTR) X(ECONNRESET) X(ECONNREFUSED) \
+        X(ECONNABORTED) X(EPIPE) X(ENOTCONN) X(ETIMEDOUT) X(EHOSTUNREACH) X(ENETUNREACH) \
+        X(ENETDOWN) X(ENETRESET) X(EHOSTDOWN) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENOBUFS) \
+        X(ENOMEM) X(EMFILE) X(ENFILE) X(EBADF) X(EINVAL) X(EFAULT) X(EIO) X(EACCES) \
+        X(EPERM) X(EPROTO) X(EMSGSIZE) X(ENOSPC) X(EDQUOT) X(EISCONN) X(ENOTSOCK) \
+        X(EOPNOTSUPP) X(ESHUTDOWN) X(ENOENT) X(ESPIPE) X(EBUSY) X(ECANCELED) X(EROFS) \
+        X(EFBIG) X(ENXIO) X(ENODEV) X(EAFNOSUPPORT) X(EPROTONOSUPPORT) X(ENOPROTOOPT) \
+        X(EDESTADDRREQ) X(ESOCKTNOSUPPORT) X(EPFNOSUPPORT) X(ETOOMANYREFS) X(ENOSR) \
+        X(ENOLINK) X(ECOMM) X(ERESTART) X(EOVERFLOW) X(EILSEQ) X(ENOTSUP) X(ETXTBSY) \
+        X(ENOTTY) X(EEXIST) X(EISDIR) X(ENOTDIR) X(ELOOP) X(ENAMETOOLONG) X(EDEADLK) \
+        X(ENOLCK) X(ENOSYS) X(ESTALE) X(EREMOTEIO)
+// clang-format on
 
 static const struct {
         const char *name;
