@@ -29,10 +29,10 @@ static __thread char last_error[sizeof(((struct wb_diag *)0)->msg)];
 static pthread_mutex_t api_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct wb_rule api_rules[WB_MAX_RULES];
 
-static _Noreturn void die(const struct wb_diag *d)
+static _Noreturn void die(const char *msg)
 {
         /* before main: nothing of the program has run, nothing to flush */
-        dprintf(2, "wouldblock: %s\n", d->msg);
+        dprintf(2, "wouldblock: %s\n", msg);
         /* not _exit: ours would write a report for a process that never ran */
         for (;;)
                 syscall(SYS_exit_group, 125);
@@ -62,6 +62,24 @@ static void write_report_at_exit(void)
         report_write();
 }
 
+static int api_fail(const struct wb_diag *d)
+{
+        snprintf(last_error, sizeof last_error, "%s", d->msg);
+        return -1;
+}
+
+static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
+{
+        struct wb_diag d;
+        if (engine_install(rules, n, settings.seed)) {
+                snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
+                return api_fail(&d);
+        }
+        report_set_scenarios(scenarios);
+        last_error[0] = '\0';
+        return 0;
+}
+
 static void before_fork(void)
 {
         fd_state_child_started();
@@ -79,16 +97,14 @@ __attribute__((constructor)) static void wouldblock_init(void)
         real_bind();
         if (config_settings(&settings, &d) || report_init(&settings, &d) ||
             config_resolve(&settings, &config, rules, &n_rules, &d))
-                die(&d);
+                die(d.msg);
         config_loaded = settings.config || settings.scenarios;
 
         n = readlink("/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
         engine_set_process_names(base_name(program_invocation_name), base_name(exe));
-        if (engine_install(rules, n_rules, settings.seed)) {
-                snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
-                die(&d);
-        }
+        if (install(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
+                die(last_error);
         apply_pause();
         pthread_atfork(before_fork, NULL, after_fork_in_child);
         atexit(write_report_at_exit);
@@ -110,24 +126,6 @@ WB_EXPORT _Noreturn void _Exit(int status)
 }
 
 /* ---- the C API ---- */
-
-static int api_fail(const struct wb_diag *d)
-{
-        snprintf(last_error, sizeof last_error, "%s", d->msg);
-        return -1;
-}
-
-static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
-{
-        struct wb_diag d;
-        if (engine_install(rules, n, settings.seed)) {
-                snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
-                return api_fail(&d);
-        }
-        report_set_scenarios(scenarios);
-        last_error[0] = '\0';
-        return 0;
-}
 
 WB_EXPORT int wouldblock_set_rules(const char *text)
 {

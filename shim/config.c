@@ -242,6 +242,28 @@ int config_add_scenario(const struct wb_config *cfg, const char *name, size_t le
         return 0;
 }
 
+size_t config_expand_pid(const char *pattern, const char *pid, size_t pid_len, char *out,
+                         size_t size)
+{
+        size_t n = 0;
+
+        for (const char *p = pattern; *p; p++) {
+                const char *piece = p;
+                size_t len = 1;
+                if (p[0] == '%' && p[1] == 'p') {
+                        piece = pid;
+                        len = pid_len;
+                        p++;
+                }
+                for (size_t i = 0; i < len; i++, n++)
+                        if (n + 1 < size)
+                                out[n] = piece[i];
+        }
+        if (size)
+                out[n < size ? n : size - 1] = '\0';
+        return n;
+}
+
 /* An unsigned decimal variable; def when unset. */
 static int env_u64(const char *var, uint64_t def, uint64_t *out, struct wb_diag *d)
 {

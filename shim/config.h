@@ -45,6 +45,14 @@ int config_add_scenario(const struct wb_config *cfg, const char *name, size_t le
                         const char *where, unsigned col, struct wb_rule *rules, unsigned *n,
                         unsigned max, struct wb_diag *diag);
 
+/* WOULDBLOCK_LOG and WOULDBLOCK_REPORT paths: pattern with every %p replaced
+ * by pid (its digits, pid_len of them), into out (size bytes, always
+ * terminated). Returns the full length, as snprintf does. Async-signal-safe:
+ * the library expands the report path in _exit; the runner expands the same
+ * patterns to find the reports. */
+size_t config_expand_pid(const char *pattern, const char *pid, size_t pid_len, char *out,
+                         size_t size);
+
 /* What the environment asks for. Strings point into the environment. */
 struct wb_settings {
         const char *config;    /* WOULDBLOCK_CONFIG or NULL */

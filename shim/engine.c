@@ -201,8 +201,10 @@ uint64_t engine_seed(void)
 
 void engine_restart_counts(void)
 {
+        /* static: the forking thread's stack may be small, and a forked
+         * child has only this thread, so nothing else uses it */
+        static struct wb_rule rules[WB_MAX_RULES];
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
-        struct wb_rule rules[WB_MAX_RULES];
 
         /* the only thread of a forked child: the parent's other threads,
          * counted inside the engine at the fork, are not here */
@@ -257,17 +259,6 @@ static void flags_update(_Atomic uint64_t *w, uint32_t gen, unsigned set, unsign
 
 /* ---- deciding ---- */
 
-static unsigned addr_port(const struct sockaddr *sa)
-{
-        if (!sa)
-                return 0;
-        if (sa->sa_family == AF_INET)
-                return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-        if (sa->sa_family == AF_INET6)
-                return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-        return 0;
-}
-
 /* Would a real EAGAIN on this output call be possible now? On pipes and
  * unix sockets only while the reader has bytes to take (SPEC §4). */
 static bool output_eagain_faithful(const struct wb_callinfo *c, const struct wb_fdfacts *f)
@@ -320,7 +311,9 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 if ((r->fd >= 0 && r->fd != c->fd) || !(r->types & f.type) ||
                     (r->families && !(r->families & f.family)))
                         continue;
-                if (r->port >= 0 && (unsigned)r->port != (c->addr ? addr_port(c->addr) : f.port))
+                if (r->port >= 0 &&
+                    (unsigned)r->port !=
+                        (c->addr ? fd_state_addr_port(c->addr, c->addrlen) : f.port))
                         continue;
                 if (!r->blocking_any && !(c->flags & MSG_DONTWAIT)) {
                         if (nonblocking < 0)

@@ -20,6 +20,7 @@ struct wb_callinfo {
         size_t len;                  /* bytes asked for; messages for the mmsg calls */
         int flags;                   /* MSG_* of socket calls */
         const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
+        socklen_t addrlen;
 };
 
 enum wb_verdict {

@@ -62,12 +62,12 @@ static unsigned family_bit(int family)
         }
 }
 
-static unsigned sockaddr_port(const struct sockaddr_storage *ss)
+unsigned fd_state_addr_port(const struct sockaddr *sa, socklen_t len)
 {
-        if (ss->ss_family == AF_INET)
-                return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-        if (ss->ss_family == AF_INET6)
-                return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+        if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+                return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+                return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
         return 0;
 }
 
@@ -94,7 +94,7 @@ static uint64_t probe(int fd)
                 len = sizeof ss;
                 if ((family & (WB_FAMILY_INET | WB_FAMILY_INET6)) &&
                     getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-                        port = sockaddr_port(&ss);
+                        port = fd_state_addr_port((struct sockaddr *)&ss, len);
         } else if (S_ISFIFO(st.st_mode)) {
                 type = WB_TYPE_PIPE;
         } else if (S_ISREG(st.st_mode)) {
@@ -249,11 +249,7 @@ void fd_state_child_started(void)
 void fd_state_forget_range(unsigned lo, unsigned hi)
 {
         for (unsigned fd = lo; fd <= hi && fd < WB_FD_MAX; fd++)
-                if (atomic_load_explicit(&fd_words[fd], memory_order_relaxed) & F_VALID)
-                        fd_state_forget((int)fd);
-                else
-                        atomic_fetch_add_explicit(&fd_words[fd], 1ull << F_GEN_SHIFT,
-                                                  memory_order_relaxed);
+                forget((int)fd);
 }
 
 void fd_state_set_port(int fd, unsigned port)

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* fds at or above this are probed on every call and not counted per fd */
 #define WB_FD_MAX 65536
@@ -57,6 +58,9 @@ void fd_state_child_started(void);
 /* Does fd's open file belong to this process alone (opened here, no child
  * started since)? If not, another process may change its O_NONBLOCK. */
 bool fd_state_private(int fd, uint32_t gen);
+
+/* The port of an inet/inet6 address of len bytes; 0 for any other. */
+unsigned fd_state_addr_port(const struct sockaddr *sa, socklen_t len);
 
 /* The socket now has a peer on this port (after connect). */
 void fd_state_set_port(int fd, unsigned port);

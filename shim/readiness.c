@@ -185,13 +185,12 @@ void readiness_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev,
                 ;
 }
 
-void readiness_epoll_ctl_done(int epfd, int op, int fd, const struct epoll_event *ev, int ret)
+void readiness_epoll_ctl_done(int epfd, int op, int fd, int ret)
 {
         struct epreg_view v;
         struct epreg *slot;
         int saved = errno;
 
-        (void)ev;
         /* a DEL that worked, or an ADD the kernel refused for another reason
          * than an existing registration (whose key is ours already) */
         if ((op == EPOLL_CTL_DEL && ret == 0) ||
@@ -226,7 +225,7 @@ bool readiness_epoll_owed(int epfd)
 {
         if (atomic_load_explicit(&owed_total, memory_order_relaxed) <= 0)
                 return false;
-        for (int fd = 0; fd <= scan_limit(); fd++)
+        for (int fd = 0, last = scan_limit(); fd <= last; fd++)
                 for (int i = 0; i < REGS_PER_FD; i++)
                         if (atomic_load_explicit(&regs[fd][i].owed, memory_order_relaxed) &&
                             atomic_load_explicit(&regs[fd][i].epfd_plus1, memory_order_relaxed) ==
@@ -251,7 +250,7 @@ int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, in
                 return ret;
         /* owed events first, while the real ones still carry their keys */
         if (atomic_load_explicit(&owed_total, memory_order_relaxed) > 0) {
-                for (int fd = 0; fd <= scan_limit() && n < maxevents; fd++) {
+                for (int fd = 0, last = scan_limit(); fd <= last && n < maxevents; fd++) {
                         struct epreg_view v;
                         struct epreg *r = reg_find(epfd, fd, &v);
                         uint32_t owed, ready;

@@ -40,7 +40,7 @@ void readiness_after_select(const struct wb_select_sets *s, const fd_set *r, con
  * with the real call's result. */
 void readiness_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev,
                          struct epoll_event *out);
-void readiness_epoll_ctl_done(int epfd, int op, int fd, const struct epoll_event *ev, int ret);
+void readiness_epoll_ctl_done(int epfd, int op, int fd, int ret);
 
 /* epoll_wait & co. Before the real call: how many events are owed on epfd
  * (if any, the real call must not block: pass timeout 0). After it: turn keys

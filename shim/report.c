@@ -145,18 +145,9 @@ static void fmt_json(struct fmt *f, const char *str)
 /* path with %p replaced by the pid */
 static void expand_path(const char *pattern, char *out, size_t size)
 {
-        struct fmt f = {.fd = -1};
-        for (const char *p = pattern; *p; p++) {
-                if (p[0] == '%' && p[1] == 'p') {
-                        fmt_u64(&f, (uint64_t)getpid());
-                        p++;
-                } else {
-                        fmt_mem(&f, p, 1);
-                }
-        }
-        size_t n = f.len < size - 1 ? f.len : size - 1;
-        memcpy(out, f.buf, n);
-        out[n] = '\0';
+        struct fmt pid = {.fd = -1};
+        fmt_u64(&pid, (uint64_t)getpid());
+        config_expand_pid(pattern, pid.buf, pid.len, out, size);
 }
 
 static int absolute(const char *path, char *out, size_t size, struct wb_diag *d, const char *var)
@@ -276,16 +267,6 @@ static void log_line(struct fmt *f)
         f->fd = log_fd;
         fmt_flush(f);
         errno = saved;
-}
-
-void report_log_text(const char *text)
-{
-        if (log_fd < 0)
-                return;
-        struct fmt f = {.fd = -1};
-        log_prefix(&f);
-        fmt_str(&f, text);
-        log_line(&f);
 }
 
 void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret)

@@ -48,7 +48,4 @@ void report_set_scenarios(const char *list);
 /* In a forked child: counters from zero, log reopened for its own pid. */
 void report_restart(void);
 
-/* A line to the log (or nowhere if none), prefixed "wouldblock[PID]: ". */
-void report_log_text(const char *text);
-
 #endif

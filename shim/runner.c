@@ -934,25 +934,15 @@ static char *read_file(const char *path, size_t *len)
         return text;
 }
 
-/* pattern with every %p replaced by pid, as the library does */
+/* pattern with every %p replaced by pid: the library's own expansion */
 static char *expand_pid(const char *pattern, const char *pid, int pid_len)
 {
-        char *out;
-        size_t size;
-        FILE *f = open_memstream(&out, &size);
+        size_t len = config_expand_pid(pattern, pid, (size_t)pid_len, NULL, 0);
+        char *out = malloc(len + 1);
 
-        if (!f)
+        if (!out)
                 fatal("out of memory");
-        for (const char *p = pattern; *p; p++) {
-                if (p[0] == '%' && p[1] == 'p') {
-                        fprintf(f, "%.*s", pid_len, pid);
-                        p++;
-                } else {
-                        fputc(*p, f);
-                }
-        }
-        if (fclose(f))
-                fatal("out of memory");
+        config_expand_pid(pattern, pid, (size_t)pid_len, out, len + 1);
         return out;
 }
 

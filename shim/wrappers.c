@@ -104,12 +104,12 @@ static inline long passed(enum wb_call call, int fd, long ret)
  * common case. NAME_armed, out of line, asks the engine, then fails the call
  * without touching the fd, or makes it with WB_CUT(len) bytes (`cut_`: the
  * engine asked for a short transfer of d_.limit bytes), or passes it. LEN
- * and ADDR are evaluated only there: they may read the program's structures,
- * which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
-#define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, ADDR, PASS, REAL)                   \
+ * and DEST (the destination address and its length) are evaluated only there: they may read the
+ * program's structures, which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
+#define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, DEST, PASS, REAL)                   \
         static __attribute__((noinline)) RET NAME##_armed PARAMS                                   \
         {                                                                                          \
-                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), (ADDR)};                    \
+                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST};                      \
                 struct wb_decision d_;                                                             \
                 enum wb_verdict v_ = engine_decide(&c_, &d_);                                      \
                 if (v_ == WB_FAIL)                                                                 \
@@ -123,38 +123,40 @@ static inline long passed(enum wb_call call, int fd, long ret)
                         return (RET)passed((CALL), (FD), (PASS));                                  \
                 return NAME##_armed ARGS;                                                          \
         }
+#define WB_DEST(sa, len) (sa), (len)
+#define WB_NO_DEST NULL, 0
 #define WB_CUT(len) (cut_ && d_.limit < (len) ? d_.limit : (len))
 
 /* ---- plain buffers ---- */
 
-WB_WRAP(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), WB_READ, fd, len, 0, NULL,
-        real_read(fd, buf, len), real_read(fd, buf, WB_CUT(len)))
+WB_WRAP(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), WB_READ, fd, len, 0,
+        WB_NO_DEST, real_read(fd, buf, len), real_read(fd, buf, WB_CUT(len)))
 WB_WRAP(ssize_t, __read_chk, (int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
-        WB_READ, fd, len, 0, NULL, real___read_chk(fd, buf, len, buflen),
+        WB_READ, fd, len, 0, WB_NO_DEST, real___read_chk(fd, buf, len, buflen),
         real___read_chk(fd, buf, WB_CUT(len), buflen))
 WB_WRAP(ssize_t, recv, (int fd, void *buf, size_t len, int fl), (fd, buf, len, fl), WB_RECV, fd,
-        len, fl, NULL, real_recv(fd, buf, len, fl), real_recv(fd, buf, WB_CUT(len), fl))
+        len, fl, WB_NO_DEST, real_recv(fd, buf, len, fl), real_recv(fd, buf, WB_CUT(len), fl))
 WB_WRAP(ssize_t, __recv_chk, (int fd, void *buf, size_t len, size_t buflen, int fl),
-        (fd, buf, len, buflen, fl), WB_RECV, fd, len, fl, NULL,
+        (fd, buf, len, buflen, fl), WB_RECV, fd, len, fl, WB_NO_DEST,
         real___recv_chk(fd, buf, len, buflen, fl),
         real___recv_chk(fd, buf, WB_CUT(len), buflen, fl))
 WB_WRAP(ssize_t, recvfrom,
         (int fd, void *buf, size_t len, int fl, __SOCKADDR_ARG sa, socklen_t *salen),
-        (fd, buf, len, fl, sa, salen), WB_RECVFROM, fd, len, fl, NULL,
+        (fd, buf, len, fl, sa, salen), WB_RECVFROM, fd, len, fl, WB_NO_DEST,
         real_recvfrom(fd, buf, len, fl, sa, salen),
         real_recvfrom(fd, buf, WB_CUT(len), fl, sa, salen))
 WB_WRAP(ssize_t, __recvfrom_chk,
         (int fd, void *buf, size_t len, size_t buflen, int fl, __SOCKADDR_ARG sa, socklen_t *salen),
-        (fd, buf, len, buflen, fl, sa, salen), WB_RECVFROM, fd, len, fl, NULL,
+        (fd, buf, len, buflen, fl, sa, salen), WB_RECVFROM, fd, len, fl, WB_NO_DEST,
         real___recvfrom_chk(fd, buf, len, buflen, fl, sa, salen),
         real___recvfrom_chk(fd, buf, WB_CUT(len), buflen, fl, sa, salen))
 WB_WRAP(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), WB_WRITE, fd, len, 0,
-        NULL, real_write(fd, buf, len), real_write(fd, buf, WB_CUT(len)))
+        WB_NO_DEST, real_write(fd, buf, len), real_write(fd, buf, WB_CUT(len)))
 WB_WRAP(ssize_t, send, (int fd, const void *buf, size_t len, int fl), (fd, buf, len, fl), WB_SEND,
-        fd, len, fl, NULL, real_send(fd, buf, len, fl), real_send(fd, buf, WB_CUT(len), fl))
+        fd, len, fl, WB_NO_DEST, real_send(fd, buf, len, fl), real_send(fd, buf, WB_CUT(len), fl))
 WB_WRAP(ssize_t, sendto,
         (int fd, const void *buf, size_t len, int fl, __CONST_SOCKADDR_ARG sa, socklen_t salen),
-        (fd, buf, len, fl, sa, salen), WB_SENDTO, fd, len, fl, WB_SOCKADDR_PTR(sa),
+        (fd, buf, len, fl, sa, salen), WB_SENDTO, fd, len, fl, WB_DEST(WB_SOCKADDR_PTR(sa), salen),
         real_sendto(fd, buf, len, fl, sa, salen), real_sendto(fd, buf, WB_CUT(len), fl, sa, salen))
 
 /* ---- vectors and messages ---- */
@@ -190,10 +192,10 @@ static ssize_t iov_call_cut(int fd, const struct iovec *iov, int cnt, size_t lim
 }
 
 WB_WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), WB_READV, fd,
-        iov_total(iov, cnt), 0, NULL, real_readv(fd, iov, cnt),
+        iov_total(iov, cnt), 0, WB_NO_DEST, real_readv(fd, iov, cnt),
         cut_ ? iov_call_cut(fd, iov, cnt, d_.limit, false) : real_readv(fd, iov, cnt))
 WB_WRAP(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), WB_WRITEV, fd,
-        iov_total(iov, cnt), 0, NULL, real_writev(fd, iov, cnt),
+        iov_total(iov, cnt), 0, WB_NO_DEST, real_writev(fd, iov, cnt),
         cut_ ? iov_call_cut(fd, iov, cnt, d_.limit, true) : real_writev(fd, iov, cnt))
 
 static size_t msg_total(const struct msghdr *m)
@@ -238,10 +240,12 @@ static ssize_t sendmsg_cut(int fd, const struct msghdr *m, int fl, size_t limit)
 }
 
 WB_WRAP(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl), WB_RECVMSG, fd,
-        msg_total(m), fl, NULL, real_recvmsg(fd, m, fl),
+        msg_total(m), fl, WB_NO_DEST, real_recvmsg(fd, m, fl),
         cut_ &&m ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl))
 WB_WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl), WB_SENDMSG, fd,
-        msg_total(m), fl, m ? (const struct sockaddr *)m->msg_name : NULL, real_sendmsg(fd, m, fl),
+        msg_total(m), fl,
+        WB_DEST(m ? (const struct sockaddr *)m->msg_name : NULL, m ? m->msg_namelen : 0),
+        real_sendmsg(fd, m, fl),
         cut_ &&m ? sendmsg_cut(fd, m, fl, d_.limit) : real_sendmsg(fd, m, fl))
 
 /* short= on the mmsg calls: one message only, and on a stream socket its
@@ -269,10 +273,12 @@ static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timesp
 }
 
 WB_WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t),
-        (fd, v, n, fl, t), WB_RECVMMSG, fd, n, fl, NULL, real_recvmmsg(fd, v, n, fl, t),
+        (fd, v, n, fl, t), WB_RECVMMSG, fd, n, fl, WB_NO_DEST, real_recvmmsg(fd, v, n, fl, t),
         cut_ &&v ? mmsg_cut(fd, v, n, fl, t, &d_, true) : real_recvmmsg(fd, v, n, fl, t))
 WB_WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl),
-        WB_SENDMMSG, fd, n, fl, n &&v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
+        WB_SENDMMSG, fd, n, fl,
+        WB_DEST(n &&v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
+                n &&v ? v[0].msg_hdr.msg_namelen : 0),
         real_sendmmsg(fd, v, n, fl),
         cut_ &&v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl))
 
@@ -310,24 +316,15 @@ static int duplicated(int fd)
 /* ---- accept and connect ---- */
 
 WB_WRAP(int, accept, (int fd, __SOCKADDR_ARG sa, socklen_t *salen), (fd, sa, salen), WB_ACCEPT, fd,
-        0, 0, NULL, created(real_accept(fd, sa, salen)), created(real_accept(fd, sa, salen)))
+        0, 0, WB_NO_DEST, created(real_accept(fd, sa, salen)), created(real_accept(fd, sa, salen)))
 WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd, sa, salen, fl),
-        WB_ACCEPT4, fd, 0, 0, NULL, created(real_accept4(fd, sa, salen, fl)),
+        WB_ACCEPT4, fd, 0, 0, WB_NO_DEST, created(real_accept4(fd, sa, salen, fl)),
         created(real_accept4(fd, sa, salen, fl)))
-
-static unsigned sockaddr_port(const struct sockaddr *sa, socklen_t len)
-{
-        if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
-                return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-        if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-                return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-        return 0;
-}
 
 WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 {
         const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
-        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr};
+        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen};
         struct wb_decision d;
         int r, saved;
 
@@ -339,7 +336,7 @@ WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
                  * real failure is the program's to see, not to be hidden. */
                 r = real_connect(fd, sa, salen);
                 if (r == 0 || errno == EINPROGRESS) {
-                        fd_state_set_port(fd, sockaddr_port(addr, salen));
+                        fd_state_set_port(fd, fd_state_addr_port(addr, salen));
                         return (int)fail(&c, &d);
                 }
                 return (int)finish(&c, NULL, r);
@@ -347,7 +344,7 @@ WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
         r = real_connect(fd, sa, salen);
         saved = errno;
         if (r == 0 || saved == EINPROGRESS)
-                fd_state_set_port(fd, sockaddr_port(addr, salen));
+                fd_state_set_port(fd, fd_state_addr_port(addr, salen));
         errno = saved;
         return (int)finish(&c, NULL, r);
 }
@@ -606,7 +603,7 @@ WB_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 
         readiness_epoll_ctl(epfd, op, fd, ev, &kernel);
         r = real_epoll_ctl(epfd, op, fd, ev ? &kernel : NULL);
-        readiness_epoll_ctl_done(epfd, op, fd, ev, r);
+        readiness_epoll_ctl_done(epfd, op, fd, r);
         return r;
 }
 

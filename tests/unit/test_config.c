@@ -759,9 +759,27 @@ static void test_embedded_library_round_trips(void **state)
         config_free(&cfg);
 }
 
+static void test_expand_pid(void **state)
+{
+        char out[32];
+        (void)state;
+
+        assert_int_equal(config_expand_pid("/tmp/r.%p.json", "4242", 4, out, sizeof out), 16);
+        assert_string_equal(out, "/tmp/r.4242.json");
+        assert_int_equal(config_expand_pid("%p-%p%", "7", 1, out, sizeof out), 4);
+        assert_string_equal(out, "7-7%"); /* a lone % stays */
+        assert_int_equal(config_expand_pid("no pid", "7", 1, out, sizeof out), 6);
+        assert_string_equal(out, "no pid");
+        /* cut at the buffer, always terminated, the full length returned */
+        assert_int_equal(config_expand_pid("abc%pdef", "12345", 5, out, 6), 11);
+        assert_string_equal(out, "abc12");
+        assert_int_equal(config_expand_pid("abc", "1", 1, NULL, 0), 3);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_expand_pid),
             cmocka_unit_test_setup_teardown(test_sections_and_rules, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_line_endings_and_empty_files, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_many_rules_grow, clean_env, clean_up),

@@ -116,7 +116,12 @@ static void install(const char *rules, uint64_t seed)
 static enum wb_verdict decide_full(enum wb_call call, int fd, size_t len, int flags,
                                    const struct sockaddr *addr, struct wb_decision *d)
 {
-        struct wb_callinfo c = {.call = call, .fd = fd, .len = len, .flags = flags, .addr = addr};
+        /* as a wrapper does: the destination with the length the program gave */
+        socklen_t addrlen = !addr                         ? 0
+                            : addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                          : sizeof(struct sockaddr_in);
+        struct wb_callinfo c = {
+            .call = call, .fd = fd, .len = len, .flags = flags, .addr = addr, .addrlen = addrlen};
         memset(d, 0, sizeof *d);
         return engine_decide(&c, d);
 }
