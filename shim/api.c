@@ -7,6 +7,7 @@
 #include "fdstate.h"
 #include "real.h"
 #include "report.h"
+#include "site.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,6 +54,7 @@ static void after_fork_in_child(void)
 {
         /* a thread of the parent may have held it; it is not here */
         pthread_mutex_init(&api_lock, NULL);
+        site_after_fork();
         engine_restart_counts();
         report_restart();
 }
@@ -95,6 +97,7 @@ __attribute__((constructor)) static void wouldblock_init(void)
         int saved = errno;
 
         real_bind();
+        site_refresh();
         if (config_settings(&settings, &d) || report_init(&settings, &d) ||
             config_resolve(&settings, &config, rules, &n_rules, &d))
                 die(d.msg);

@@ -3,6 +3,7 @@
 
 #include "counter.h"
 #include "fdstate.h"
+#include "site.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -273,6 +274,15 @@ static bool is_mmsg(enum wb_call call)
         return call == WB_RECVMMSG || call == WB_SENDMMSG;
 }
 
+/* Does the call's place pass the rule's site=? The executable answers to
+ * its file's basename and to argv[0]'s, as with process=. */
+static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
+{
+        if (strcmp(r->site, at->module) != 0 && !(at->main && strcmp(r->site, process_argv0) == 0))
+                return false;
+        return !r->site_has_offset || r->site_offset == at->offset;
+}
+
 static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                               struct wb_decision *d);
 static void commit(const struct wb_decision *d);
@@ -291,6 +301,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         enum wb_verdict verdict = WB_PASS;
         struct wb_fdfacts f;
         int nonblocking = -1;
+        struct wb_site at;
+        bool located = false;
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
 
         if (!rs || !(rs->armed & bit))
@@ -319,6 +331,13 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         if (nonblocking < 0)
                                 nonblocking = fd_state_nonblocking(c->fd, f.gen);
                         if (!nonblocking)
+                                continue;
+                }
+                if (r->site[0]) {
+                        if (!located)
+                                site_lookup(c->site, &at);
+                        located = true;
+                        if (!site_passes(r, &at))
                                 continue;
                 }
                 if (f.tracked)

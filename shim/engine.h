@@ -21,6 +21,7 @@ struct wb_callinfo {
         int flags;                   /* MSG_* of socket calls */
         const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
         socklen_t addrlen;
+        const void *site; /* the return address of the program's call into the wrapper */
 };
 
 enum wb_verdict {
