@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""run.py - site= and recording mode (WOULDBLOCK_RECORD), end to end.
+"""run.py - site=, recording mode (WOULDBLOCK_RECORD) and the status file
+that keeps a killed process's counts, end to end.
 
 siteprobe (siteprobe.c) makes the same read(2) from its executable, from a
 library it links, from one it dlopen()s and from a forked child; pyrecord.py
@@ -13,6 +14,7 @@ Prints TAP like tests/e2e/run.py, whose Suite runs the programs.
     run.py --build DIR [-v] [REGEX...]
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -331,6 +333,85 @@ def _(s):
     equal(r.rc, 125, "exit status")
     check("wouldblock: WOULDBLOCK_RECORD:1: cannot open /nonexistent/dir/rec" in r.stderr,
           "message\n" + r.describe())
+
+
+# ---- counts that survive SIGKILL: R.status ----
+
+KILL_RULES = "recv when=1+2; send when=2"
+
+
+def pykill(s, mode):
+    return s.run([s.python, os.path.join(HERE, "pykill.py"), mode], rules=KILL_RULES, report=True)
+
+
+def convert(s, status):
+    """the report status_to_report makes of a status file"""
+    out = status[: -len(".status")] + ".converted"
+    tool = os.path.join(s.build, "site", "status2report")
+    p = subprocess.run([tool, status, out], capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0, "status2report failed: %s" % p.stderr)
+    with open(out) as f:
+        return json.load(f)
+
+
+def expect_counts(rep, pid, pairs):
+    """the counts of `pairs` send/recv pairs under KILL_RULES"""
+    equal(rep["pid"], pid, "pid")
+    recv_injected = (pairs + 1) // 2  # when=1+2: calls 1, 3, 5
+    send_injected = 1 if pairs >= 2 else 0
+    equal([(r["text"], r["counted"], r["injected"]) for r in rep["rules"]],
+          [("recv when=1+2", pairs, recv_injected), ("send when=2", pairs, send_injected)],
+          "rules' counted and injected")
+    equal(rep["calls"]["recv"], {"seen": pairs, "injected": recv_injected}, "recv")
+    equal(rep["calls"]["send"], {"seen": pairs, "injected": send_injected}, "send")
+    equal(rep["spin"]["length"], 1, "spin length")
+
+
+@case("status: a process killed by SIGKILL leaves R.status; converted, it has the counts")
+def _(s):
+    r = pykill(s, "self")
+    equal(r.rc, -9, "exit status (killed)")
+    pid = int(r["pid"])
+    files = sorted(os.listdir(r.report_dir))
+    equal(files, ["report.%d.json.status" % pid], "files left")
+    rep = convert(s, os.path.join(r.report_dir, files[0]))
+    equal(rep["complete"], False, "complete")
+    equal(rep["program"], s.python, "program")
+    equal(rep["seed"], 1, "seed")
+    expect_counts(rep, pid, 5)
+
+
+@case("status: a normal exit writes R (complete) and removes R.status")
+def _(s):
+    r = pykill(s, "exit").ok()
+    pid = int(r["pid"])
+    equal(sorted(os.listdir(r.report_dir)), ["report.%d.json" % pid], "files left")
+    _, rep = r.report()
+    equal(rep["complete"], True, "complete")
+    expect_counts(rep, pid, 5)
+
+
+@case("status: a forked child keeps its own status; the parent's report has its own counts")
+def _(s):
+    r = pykill(s, "fork").ok()
+    pid, child = int(r["pid"]), int(r["child"])
+    equal(sorted(os.listdir(r.report_dir)),
+          sorted(["report.%d.json" % pid, "report.%d.json.status" % child]), "files left")
+    expect_counts(convert(s, os.path.join(r.report_dir, "report.%d.json.status" % child)), child, 5)
+    with open(os.path.join(r.report_dir, "report.%d.json" % pid)) as f:
+        expect_counts(json.load(f), pid, 2)
+
+
+@case("status: status_to_report refuses a file that is not a status file")
+def _(s):
+    d = s.newdir("bad")
+    bad = os.path.join(d, "x.status")
+    with open(bad, "w") as f:
+        f.write("{}")
+    p = subprocess.run([os.path.join(s.build, "site", "status2report"), bad, bad + ".json"],
+                       capture_output=True, text=True, timeout=30)
+    equal(p.returncode, 1, "exit status")
+    check("Invalid argument" in p.stderr, "message: %r" % p.stderr)
 
 
 def main():
