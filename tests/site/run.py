@@ -270,7 +270,17 @@ def replay(s, argv, call, filters, k):
         return r
     check(len(injected) == 1, "rules %r: %d injections, expected 1\n%s\n%s"
           % (rules, len(injected), r.describe(), rec.describe()))
-    equal(p["injects"], [(point, k, "errno=EAGAIN")], "rules %r: inject lines" % rules)
+    check(len(p["injects"]) == 1, "rules %r: inject lines %r" % (rules, p["injects"]))
+    got_point, got_k, action = p["injects"][0]
+    equal(action, "errno=EAGAIN", "action")
+    if got_point != point:
+        # a call to a stable port is listed under its port= point, which
+        # selects the same call with its own hit number
+        c, f = p["points"][got_point]
+        check(c == call and re.sub(r" port=\d+", "", f) == filters,
+              "rules %r: injected at point %d %r" % (rules, got_point, f))
+    else:
+        equal(got_k, k, "rules %r: hit number" % rules)
     return r
 
 
@@ -310,6 +320,49 @@ def _(s):
             replay(s, argv, call, filters, k)
             exact += not deferrable(call, filters)
     check(exact >= 4, "only %d exact replays" % exact)
+
+
+def ephemeral_range():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = map(int, f.read().split())
+    return lo, hi
+
+
+def stable_port_start():
+    """where to look for a free listening port outside the ephemeral range"""
+    lo, hi = ephemeral_range()
+    if lo > 20200:
+        return 20000 + os.getpid() % 100 * 2
+    if hi < 65000:
+        return hi + 100 + os.getpid() % 100 * 2
+    raise Skip("the ephemeral port range %d-%d leaves no room" % (lo, hi))
+
+
+@case("record: port= only for a stable peer port; a site with both kinds has both points, exact")
+def _(s):
+    argv = [s.python, os.path.join(HERE, "pyports.py"), str(stable_port_start())]
+    r, rec = recorded(s, argv)
+    r.ok()
+    port = int(r["port"])
+    argv[-1] = str(port)  # the replays bind the same one
+    p = rec.only()
+    hits = {(c, f): p["hits"][i] for i, (c, f) in p["points"].items()}
+    by_call = {}
+    for (c, f), (n, _) in hits.items():
+        if c in ("send", "recv") and n:
+            by_call.setdefault(c, []).append((f, n))
+    for call in ("send", "recv"):
+        got = sorted(by_call.get(call, []))
+        check(len(got) == 2, "%s: two points expected\n%s" % (call, rec.describe()))
+        (without, n_all), (with_port, n_port) = sorted(got, key=lambda x: "port=" in x[0])
+        check(" port=%d " % port in with_port + " " and "port=" not in without,
+              "%s: %r and %r" % (call, with_port, without))
+        equal(with_port.replace(" port=%d" % port, ""), without, "the two points' other filters")
+        # the point without port= counts every call its rule would: both sockets
+        equal((n_port, n_all), (3, 6), "%s hits (port=%d, all)" % (call, port))
+        for k in (1, 2, n_all):
+            replay(s, argv, call, without, k)
+        replay(s, argv, call, with_port, 3)
 
 
 @case("record: the same points and hits on 10 runs with ASLR on")
