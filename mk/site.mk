@@ -16,7 +16,7 @@ TEST_SUITES += $(SITE_RUN)
 
 $(SITE_DIR)/libsiteprobe.so $(SITE_DIR)/libsitedl.so: tests/site/siteprobe.c tests/site/siteprobe.h \
 		| $(SITE_DIR)
-	$(CC) $(SITE_CFLAGS) -fPIC -shared -DSITEPROBE_LIB -o $@ $<
+	$(CC) $(SITE_CFLAGS) -fPIC -shared -DSITEPROBE_LIB -o $@ $< -ldl
 
 $(SITE_DIR)/siteprobe: tests/site/siteprobe.c tests/site/siteprobe.h $(SITE_DIR)/libsiteprobe.so
 	$(CC) $(SITE_CFLAGS) -DSITEPROBE_DIR='"$(abspath $(SITE_DIR))"' -o $@ $< \

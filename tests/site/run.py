@@ -223,6 +223,15 @@ def _(s):
     expect_outcomes(r, {"dl": ["-1 EAGAIN"]})
 
 
+@case("site=: a dlopen by bare name from an object without RUNPATH is in the table at once")
+def _(s):
+    own_sites(s)
+    # found through LD_LIBRARY_PATH, whoever the caller is
+    env = {"LD_LIBRARY_PATH": os.path.join(s.build, "site")}
+    r = s.run([probe(s), "dllib", "2"], rules="read site=libsitedl.so", env=env).ok()
+    expect_outcomes(r, {"dl": ["-1 EAGAIN"] * 2})
+
+
 # ---- recording ----
 
 
