@@ -316,9 +316,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         int nonblocking = -1;
         struct wb_site at;
         bool located = false;
+        struct wb_rec rec = {0, 0}; /* recording: the call's point */
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
-
-        struct wb_rec rec = {0, 0};
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
