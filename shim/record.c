@@ -313,11 +313,11 @@ void record_call(const struct wb_callinfo *c, const struct wb_fdfacts *f, bool h
 
 void record_injection(const struct wb_rec *rec, const struct wb_decision *d)
 {
-        struct line l = {0};
         const char *name;
 
         if (rec_fd < 0 || !rec->id)
-                return;
+                return; /* before the line's buffer is zeroed for nothing */
+        struct line l = {0};
         put(&l, "inject ");
         put_num(&l, rec->id, 10);
         put(&l, " ");
