@@ -1,25 +1,50 @@
-/* counter.c - sharded counters (see counter.h). */
+/* counter.c - per-thread shards (see counter.h). */
 #include "counter.h"
 
+#include <pthread.h>
+
 __thread unsigned wb_shard_plus1 __attribute__((tls_model("initial-exec")));
-static _Atomic unsigned next_shard;
+static _Atomic uint64_t claimed; /* bit s: shard s has an owner */
+static pthread_key_t release_key;
+static bool key_made;
+
+/* A thread ends: its shard (counts kept) goes to the next thread. */
+static void release(void *arg)
+{
+        unsigned s = (unsigned)(uintptr_t)arg - 1;
+        wb_shard_plus1 = 0; /* a later count in this thread claims again */
+        if (s < WB_SHARDS)
+                atomic_fetch_and_explicit(&claimed, ~(1ull << s), memory_order_release);
+}
+
+__attribute__((constructor)) static void make_key(void)
+{
+        key_made = pthread_key_create(&release_key, release) == 0;
+}
 
 unsigned counter_pick_shard(void)
 {
-        unsigned s = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % WB_SHARDS;
+        uint64_t w = atomic_load_explicit(&claimed, memory_order_relaxed);
+        unsigned s = WB_SHARD_SHARED;
+
+        while (~w) {
+                unsigned free = (unsigned)__builtin_ctzll(~w);
+                if (atomic_compare_exchange_weak_explicit(&claimed, &w, w | 1ull << free,
+                                                          memory_order_acquire,
+                                                          memory_order_relaxed)) {
+                        s = free;
+                        break;
+                }
+        }
+        /* no key (a call before constructors ran): the shard stays claimed */
+        if (s != WB_SHARD_SHARED && key_made)
+                pthread_setspecific(release_key, (void *)(uintptr_t)(s + 1));
         return wb_shard_plus1 = s + 1;
 }
 
-uint64_t counter_sum(struct wb_counter *c)
+void counter_fork_child(void)
 {
-        uint64_t sum = 0;
-        for (int i = 0; i < WB_SHARDS; i++)
-                sum += atomic_load_explicit(&c->shard[i].v, memory_order_relaxed);
-        return sum;
-}
-
-void counter_reset(struct wb_counter *c)
-{
-        for (int i = 0; i < WB_SHARDS; i++)
-                atomic_store_explicit(&c->shard[i].v, 0, memory_order_relaxed);
+        unsigned s = wb_shard_plus1;
+        atomic_store_explicit(&claimed, s && s - 1 < WB_SHARDS ? 1ull << (s - 1) : 0,
+                              memory_order_relaxed);
 }

@@ -1,39 +1,73 @@
-/* counter.h - event counters that many threads bump without sharing a cache
- * line: each thread adds to its own shard, readers sum the shards. */
+/* counter.h - counts that many threads bump with no locked instruction.
+ *
+ * Each thread claims a shard of its own (an index below WB_SHARDS) at its
+ * first count and gives it back when it ends; only the owner writes to its
+ * shard, so an add is one plain instruction, which a signal handler on the
+ * same thread cannot split. Readers sum the shards. Threads beyond
+ * WB_SHARDS share the last index, WB_SHARD_SHARED, with locked adds.
+ * The counters themselves live where their readers need them (the status
+ * mapping, status.h), indexed by shard.
+ */
 #ifndef WB_COUNTER_H
 #define WB_COUNTER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
-#define WB_SHARDS 16
-
-struct wb_counter {
-        struct {
-                _Atomic uint64_t v;
-                char pad[64 - sizeof(uint64_t)];
-        } shard[WB_SHARDS];
-};
+#define WB_SHARDS 64              /* threads with a shard of their own */
+#define WB_SHARD_SHARED WB_SHARDS /* the one the other threads share */
+#define WB_SHARD_COUNT (WB_SHARDS + 1)
 
 /* This thread's shard + 1 (0: not chosen yet). Initial-exec TLS: one load,
  * no allocation, safe in signal handlers. */
 extern __thread unsigned wb_shard_plus1 __attribute__((tls_model("initial-exec")));
 unsigned counter_pick_shard(void);
 
-static inline void counter_add_ordered(struct wb_counter *c, uint64_t n, memory_order order)
+static inline unsigned counter_shard(void)
 {
         unsigned s = wb_shard_plus1;
         if (__builtin_expect(s == 0, 0))
                 s = counter_pick_shard();
-        atomic_fetch_add_explicit(&c->shard[s - 1].v, n, order);
+        return s - 1;
 }
 
-static inline void counter_add(struct wb_counter *c, uint64_t n)
+/* Add n to a counter of shard `shard` (this thread's). */
+static inline void counter_bump(_Atomic uint64_t *v, unsigned shard, uint64_t n)
 {
-        counter_add_ordered(c, n, memory_order_relaxed);
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+        if (__builtin_expect(shard != WB_SHARD_SHARED, 1)) {
+                /* one instruction: atomic with respect to this thread's signal
+                 * handlers, and nobody else writes here */
+                __asm__ volatile("addq %1, %0" : "+m"(*(uint64_t *)v) : "er"(n));
+                return;
+        }
+#else
+        if (shard != WB_SHARD_SHARED) {
+                atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+                                      memory_order_relaxed);
+                return;
+        }
+#endif
+        atomic_fetch_add_explicit(v, n, memory_order_relaxed);
 }
 
-uint64_t counter_sum(struct wb_counter *c);
-void counter_reset(struct wb_counter *c);
+/* Raise a per-shard maximum, compared by its top 32 bits, to v. */
+static inline void counter_raise(_Atomic uint64_t *m, unsigned shard, uint64_t v)
+{
+        uint64_t cur = atomic_load_explicit(m, memory_order_relaxed);
+        if (__builtin_expect(cur >> 32 >= v >> 32, 1))
+                return;
+        if (shard != WB_SHARD_SHARED) {
+                atomic_store_explicit(m, v, memory_order_relaxed);
+                return;
+        }
+        while (cur >> 32 < v >> 32 && !atomic_compare_exchange_weak_explicit(
+                                          m, &cur, v, memory_order_relaxed, memory_order_relaxed))
+                ;
+}
+
+/* In a forked child: the parent's other threads are gone, their shards free. */
+void counter_fork_child(void);
 
 #endif

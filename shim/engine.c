@@ -11,7 +11,10 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* A packed counter: the fd generation it belongs to in the top 24 bits,
  * the value below. A word whose generation is stale reads as zero. */
@@ -33,7 +36,6 @@ struct rule_rt {
         bool inert; /* process= names another program */
         uint64_t prob_threshold;
         bool prob_always;
-        struct wb_counter *counted, *injected;      /* totals, in the status (the report) */
         _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
 };
 
@@ -42,18 +44,33 @@ struct ruleset {
         unsigned n;
         uint32_t armed;
         uint64_t seed;
+        unsigned bank;      /* of the status (its totals, by shard) */
         size_t bytes;       /* of this mapping, slots included */
         struct slot *slots; /* n * WB_FD_MAX, zero pages until touched */
+        /* by call: the rules that name it and can fire in this process, in
+         * order; a call walks only its own */
+        uint8_t hot_n[WB_CALL_COUNT];
+        uint8_t hot[WB_CALL_COUNT][WB_MAX_RULES];
         struct rule_rt r[];
 };
 
 _Atomic uint32_t wb_engine_armed;
 static _Atomic(struct ruleset *) active;
-/* Threads inside the engine right now (sharded), and the sets replaced but
- * maybe still in use. A reader counts itself in before it loads `active`
- * (both sequentially consistent), so once a swap has happened and the count
- * is seen at zero, no thread holds a replaced set. */
-static struct wb_counter readers;
+/* Threads inside the engine right now, by counter shard (counter.h), and
+ * the sets replaced but maybe still in use. A reader counts itself in
+ * before it loads `active`, so once a swap has happened and every count is
+ * seen at zero, no thread holds a replaced set. The order of that store and
+ * load is what matters: with membarrier(2) registered, the writer makes
+ * every thread pass a full barrier before it reads the counts, and a reader
+ * needs only the compiler's ordering, no locked instruction (the shard is
+ * its own, so a plain store counts it in; a signal handler nests inside and
+ * restores the count before it returns). Without membarrier, readers fence.
+ * The shared shard (threads beyond WB_SHARDS) counts with locked adds. */
+static struct {
+        _Atomic uint64_t n;
+        char pad[64 - sizeof(uint64_t)];
+} inside[WB_SHARD_COUNT];
+static _Atomic bool asymmetric; /* membarrier registered: readers need no fence */
 static _Atomic(struct ruleset *) retired;
 static _Atomic bool paused;
 static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
@@ -84,25 +101,76 @@ bool engine_prob_fires(double prob, uint64_t seed, unsigned rule, int64_t scope,
         return always || prob_hash(seed, rule, scope, n) < thr;
 }
 
-static struct ruleset *read_begin(void)
+static struct ruleset *read_begin(unsigned s)
 {
-        counter_add_ordered(&readers, 1, memory_order_seq_cst);
+#ifndef __SANITIZE_THREAD__ /* TSan knows no membarrier: it checks the locked form */
+        if (__builtin_expect(s != WB_SHARD_SHARED, 1)) {
+                atomic_store_explicit(&inside[s].n,
+                                      atomic_load_explicit(&inside[s].n, memory_order_relaxed) + 1,
+                                      memory_order_relaxed);
+                if (__builtin_expect(atomic_load_explicit(&asymmetric, memory_order_relaxed), 1))
+                        atomic_signal_fence(memory_order_seq_cst);
+                else
+                        atomic_thread_fence(memory_order_seq_cst);
+                return atomic_load_explicit(&active, memory_order_acquire);
+        }
+#endif
+        atomic_fetch_add_explicit(&inside[s].n, 1, memory_order_seq_cst);
         return atomic_load_explicit(&active, memory_order_seq_cst);
 }
 
-static void read_end(void)
+static void read_end(unsigned s)
 {
-        counter_add_ordered(&readers, (uint64_t)-1, memory_order_release);
+#ifndef __SANITIZE_THREAD__
+        if (__builtin_expect(s != WB_SHARD_SHARED, 1)) {
+                atomic_store_explicit(&inside[s].n,
+                                      atomic_load_explicit(&inside[s].n, memory_order_relaxed) - 1,
+                                      memory_order_release);
+                return;
+        }
+#endif
+        atomic_fetch_sub_explicit(&inside[s].n, 1, memory_order_release);
 }
 
 void engine_hold(void)
 {
-        read_begin();
+        read_begin(counter_shard());
 }
 
 void engine_release(void)
 {
-        read_end();
+        read_end(counter_shard());
+}
+
+/* Readers may skip their fence once membarrier's expedited form is ours
+ * (Linux 4.14); called by the writer, before it publishes. Again in a
+ * forked child, which may not inherit the registration. */
+static void asymmetric_init(bool again)
+{
+        static bool tried;
+        long cmds;
+
+        if (tried && !again)
+                return;
+        tried = true;
+        cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+        atomic_store(&asymmetric,
+                     cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) ==
+                             0);
+}
+
+/* After a swap: has every thread left the replaced sets? */
+static bool quiescent(void)
+{
+        uint64_t in = 0;
+
+        if (atomic_load(&asymmetric) &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+                return false; /* readers did not fence: keep the sets */
+        for (int i = 0; i < WB_SHARD_COUNT; i++)
+                in += atomic_load_explicit(&inside[i].n, memory_order_seq_cst);
+        return in == 0;
 }
 
 static void retire(struct ruleset *rs)
@@ -118,13 +186,11 @@ static void retire(struct ruleset *rs)
 static void reclaim(void)
 {
         struct ruleset *list = atomic_exchange_explicit(&retired, NULL, memory_order_acq_rel);
-        uint64_t inside = 0;
+        bool gone = list && quiescent();
 
-        for (int i = 0; i < WB_SHARDS; i++)
-                inside += atomic_load_explicit(&readers.shard[i].v, memory_order_seq_cst);
         while (list) {
                 struct ruleset *next = list->retired_next;
-                if (inside == 0)
+                if (gone)
                         munmap(list, list->bytes);
                 else
                         retire(list);
@@ -163,17 +229,21 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
         bank = status_bank_prepare(rules, n, seed);
+        rs->bank = status_bank_index(bank);
+        asymmetric_init(false);
         for (unsigned i = 0; i < n; i++) {
                 struct rule_rt *rt = &rs->r[i];
                 rt->rule = rules[i];
-                rt->counted = &bank->counted[i];
-                rt->injected = &bank->injected[i];
                 rt->inert = rules[i].process[0] && strcmp(rules[i].process, process_argv0) != 0 &&
                             strcmp(rules[i].process, process_exe) != 0;
                 if (rules[i].has_prob)
                         rt->prob_threshold = prob_threshold(rules[i].prob, &rt->prob_always);
-                if (!rt->inert)
-                        rs->armed |= rules[i].calls;
+                if (rt->inert)
+                        continue;
+                rs->armed |= rules[i].calls;
+                for (int call = 0; call < WB_CALL_COUNT; call++)
+                        if (rules[i].calls & WB_CALL_BIT(call))
+                                rs->hot[call][rs->hot_n[call]++] = (uint8_t)i;
         }
         if (record_active())
                 rs->armed = WB_GROUP_ALL; /* every call is seen and recorded */
@@ -202,8 +272,8 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
         if (!rs || i >= rs->n)
                 return NULL;
-        *counted = counter_sum(rs->r[i].counted);
-        *injected = counter_sum(rs->r[i].injected);
+        *counted = WB_STATUS_SUM(wb_status, counted[rs->bank][i]);
+        *injected = WB_STATUS_SUM(wb_status, injected[rs->bank][i]);
         return &rs->r[i].rule;
 }
 
@@ -222,7 +292,10 @@ void engine_restart_counts(void)
 
         /* the only thread of a forked child: the parent's other threads,
          * counted inside the engine at the fork, are not here */
-        counter_reset(&readers);
+        for (int i = 0; i < WB_SHARD_COUNT; i++)
+                atomic_store(&inside[i].n, 0);
+        counter_fork_child();
+        asymmetric_init(true);
         if (!rs)
                 return;
         for (unsigned i = 0; i < rs->n; i++)
@@ -302,8 +375,9 @@ static void commit(const struct wb_decision *d);
 
 enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
 {
-        enum wb_verdict v = decide(read_begin(), c, d);
-        read_end();
+        unsigned s = counter_shard();
+        enum wb_verdict v = decide(read_begin(s), c, d);
+        read_end(s);
         return v;
 }
 
@@ -318,6 +392,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         bool located = false;
         struct wb_rec rec = {0, 0}; /* recording: the call's point */
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
+        unsigned shard = 0;
+        bool shard_known = false;
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
@@ -331,17 +407,16 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 record_call(c, &f, (c->flags & MSG_DONTWAIT) || nonblocking, &at, &rec);
         }
 
-        for (unsigned i = 0; i < rs->n; i++) {
+        for (unsigned h = 0, nh = rs->hot_n[c->call]; h < nh; h++) {
+                const unsigned i = rs->hot[c->call][h];
                 struct rule_rt *rt = &rs->r[i];
                 const struct wb_rule *r = &rt->rule;
                 struct slot *s = NULL;
-                uint64_t n, done;
+                uint64_t n, done = 0;
                 unsigned fl = 0;
                 bool forced = false;
 
                 /* filters */
-                if (!(r->calls & bit) || rt->inert)
-                        continue;
                 if ((r->fd >= 0 && r->fd != c->fd) || !(r->types & f.type) ||
                     (r->families && !(r->families & f.family)))
                         continue;
@@ -367,16 +442,25 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 else if (!r->per_process)
                         continue; /* beyond the table: no per-fd scope to count in */
 
-                /* count */
+                /* count: the call number is the one locked instruction (threads
+                 * share fds); injections in the scope are kept only for max= */
                 if (r->per_process) {
                         n = atomic_fetch_add_explicit(&rt->proc_calls, 1, memory_order_relaxed) + 1;
-                        done = atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
+                        if (r->max)
+                                done =
+                                    atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
                 } else {
                         n = tagged_bump(&s->calls, f.gen);
-                        done = tagged_value(
-                            atomic_load_explicit(&s->injected, memory_order_relaxed), f.gen);
+                        if (r->max)
+                                done = tagged_value(
+                                    atomic_load_explicit(&s->injected, memory_order_relaxed),
+                                    f.gen);
                 }
-                counter_add(rt->counted, 1);
+                if (!shard_known) {
+                        shard = counter_shard();
+                        shard_known = true;
+                }
+                counter_bump(&wb_status->shard[shard].counted[rs->bank][i], shard, 1);
                 if (verdict != WB_PASS || hold)
                         continue; /* decided already: the later rules only count */
 
@@ -450,9 +534,10 @@ void engine_commit(const struct wb_decision *d)
         /* a short is committed after its real call, which may have taken
          * long: the set may have been replaced meanwhile (and its counts
          * with it) */
-        if (read_begin() == d->set_)
+        unsigned s = counter_shard();
+        if (read_begin(s) == d->set_)
                 commit(d);
-        read_end();
+        read_end(s);
 }
 
 /* book an injection (inside a reader section, or in decide) */
@@ -463,10 +548,16 @@ static void commit(const struct wb_decision *d)
 
         if (s && d->until_start_)
                 flags_update(&s->flags, d->gen_, FLAG_UNTIL, 0, fd_state_ready_epoch(d->fd_));
-        if (rt->rule.per_process)
+        unsigned shard = counter_shard();
+
+        if (!rt->rule.max)
+                ; /* only max= reads the count of its scope */
+        else if (rt->rule.per_process)
                 atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
-        counter_add(rt->injected, 1);
+        counter_bump(&wb_status->shard[shard].injected[((const struct ruleset *)d->set_)->bank]
+                                                      [rt - ((const struct ruleset *)d->set_)->r],
+                     shard, 1);
         record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
 }

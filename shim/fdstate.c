@@ -296,9 +296,15 @@ void fd_state_note_wait(int fd, bool ready)
 
 uint32_t fd_state_spin_bump(int fd)
 {
+        uint32_t run;
+
         if (!tracked(fd))
                 return 0;
-        return atomic_fetch_add_explicit(&fd_spin[fd], 1, memory_order_relaxed) + 1;
+        /* no locked add: threads racing on one fd may lose a step of a
+         * diagnostic, never a byte */
+        run = atomic_load_explicit(&fd_spin[fd], memory_order_relaxed) + 1;
+        atomic_store_explicit(&fd_spin[fd], run, memory_order_relaxed);
+        return run;
 }
 
 void fd_state_reset_spin(void)

@@ -109,10 +109,10 @@ void report_restart(void)
         if (report_path[0])
                 open_status(!strstr(report_path, "%p"));
         for (int c = 0; c < WB_CALL_COUNT; c++) {
-                counter_reset(&wb_status->calls_seen[c]);
-                counter_reset(&wb_status->calls_injected[c]);
+                WB_STATUS_ZERO(wb_status, calls_seen[c]);
+                WB_STATUS_ZERO(wb_status, calls_injected[c]);
         }
-        atomic_store(&wb_status->spin, 0);
+        WB_STATUS_ZERO(wb_status, spin);
         atomic_store(&spin_warned, false);
         atomic_store(&report_done, false);
         owner = getpid();
@@ -123,18 +123,12 @@ void report_restart(void)
         }
 }
 
-void report_call_injected(enum wb_call call)
-{
-        counter_add(&wb_status->calls_seen[call], 1);
-        counter_add(&wb_status->calls_injected[call], 1);
-}
-
 uint64_t report_injected(int call)
 {
         uint64_t sum = 0;
         for (int c = 0; c < WB_CALL_COUNT; c++)
                 if (call < 0 || call == c)
-                        sum += counter_sum(&wb_status->calls_injected[c]);
+                        sum += WB_STATUS_SUM(wb_status, calls_injected[c]);
         return sum;
 }
 
@@ -194,13 +188,11 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
 void report_would_block(int fd, enum wb_call call)
 {
         uint32_t run = fd_state_spin_bump(fd);
-        uint64_t cur = atomic_load_explicit(&wb_status->spin, memory_order_relaxed);
-        uint64_t mine = (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call;
+        unsigned s = counter_shard();
 
-        while ((cur >> 32) < run &&
-               !atomic_compare_exchange_weak_explicit(&wb_status->spin, &cur, mine,
-                                                      memory_order_relaxed, memory_order_relaxed))
-                ;
+        /* this thread's longest; the report takes the longest of all */
+        counter_raise(&wb_status->shard[s].spin, s,
+                      (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
         if (run > spin_limit && spin_limit && !atomic_exchange(&spin_warned, true)) {
                 struct fmt f = {.fd = -1};
                 if (log_fd < 0)

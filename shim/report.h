@@ -21,13 +21,12 @@ int report_init(const struct wb_settings *s, struct wb_diag *d);
 
 /* Count a call (seen), and whether it was injected. Inline, with the
  * counters of the status (status.h) exposed: every wrapped call comes here. */
-void report_call_injected(enum wb_call call);
 static inline void report_call(enum wb_call call, bool injected)
 {
+        unsigned s = counter_shard();
         if (injected)
-                report_call_injected(call);
-        else
-                counter_add(&wb_status->calls_seen[call], 1);
+                counter_bump(&wb_status->shard[s].calls_injected[call], s, 1);
+        counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
 }
 
 /* One log line for an injection; ret is what the program got back. */

@@ -71,10 +71,42 @@ struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned
                 memcpy(b->rule[i].text, rules[i].text, sizeof b->rule[i].text);
                 memcpy(b->rule[i].scenario, rules[i].scenario, sizeof b->rule[i].scenario);
                 b->rule[i].line = rules[i].line;
-                counter_reset(&b->counted[i]);
-                counter_reset(&b->injected[i]);
+                WB_STATUS_ZERO(wb_status, counted[status_bank_index(b)][i]);
+                WB_STATUS_ZERO(wb_status, injected[status_bank_index(b)][i]);
         }
         return b;
+}
+
+unsigned status_bank_index(const struct wb_status_bank *b)
+{
+        return b == &wb_status->banks[1];
+}
+
+uint64_t status_sum(const struct wb_status *st, size_t offset)
+{
+        uint64_t sum = 0;
+        for (int s = 0; s < WB_SHARD_COUNT; s++)
+                sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&st->shard[s] + offset),
+                                            memory_order_relaxed);
+        return sum;
+}
+
+void status_zero(struct wb_status *st, size_t offset)
+{
+        for (int s = 0; s < WB_SHARD_COUNT; s++)
+                atomic_store_explicit((_Atomic uint64_t *)((char *)&st->shard[s] + offset), 0,
+                                      memory_order_relaxed);
+}
+
+uint64_t status_spin(const struct wb_status *st)
+{
+        uint64_t best = 0;
+        for (int s = 0; s < WB_SHARD_COUNT; s++) {
+                uint64_t v = atomic_load_explicit(&st->shard[s].spin, memory_order_relaxed);
+                if (v >> 32 > best >> 32)
+                        best = v;
+        }
+        return best;
 }
 
 void status_bank_publish(struct wb_status_bank *b)
@@ -129,9 +161,10 @@ static void json_scenarios(struct fmt *f, const char *list, size_t size)
 void status_write_report(const struct wb_status *st, int fd, bool complete)
 {
         struct fmt f = {.fd = fd, .len = 0};
-        const struct wb_status_bank *b = &st->banks[atomic_load(&st->bank) & 1];
+        unsigned bank = atomic_load(&st->bank) & 1;
+        const struct wb_status_bank *b = &st->banks[bank];
         uint32_t n = b->n < WB_MAX_RULES ? b->n : WB_MAX_RULES;
-        uint64_t spin = atomic_load(&st->spin);
+        uint64_t spin = status_spin(st);
 
         fmt_str(&f, "{\"pid\": ");
         fmt_u64(&f, st->pid);
@@ -154,9 +187,9 @@ void status_write_report(const struct wb_status *st, int fd, bool complete)
                 fmt_str(&f, ", \"line\": ");
                 fmt_u64(&f, r->line);
                 fmt_str(&f, ", \"counted\": ");
-                fmt_u64(&f, counter_sum((struct wb_counter *)&b->counted[i]));
+                fmt_u64(&f, WB_STATUS_SUM(st, counted[bank][i]));
                 fmt_str(&f, ", \"injected\": ");
-                fmt_u64(&f, counter_sum((struct wb_counter *)&b->injected[i]));
+                fmt_u64(&f, WB_STATUS_SUM(st, injected[bank][i]));
                 fmt_str(&f, "}");
         }
         fmt_str(&f, "],\n \"calls\": {");
@@ -164,9 +197,9 @@ void status_write_report(const struct wb_status *st, int fd, bool complete)
                 fmt_str(&f, c ? ",\n   " : "\n   ");
                 fmt_json(&f, rule_call_name((enum wb_call)c));
                 fmt_str(&f, ": {\"seen\": ");
-                fmt_u64(&f, counter_sum((struct wb_counter *)&st->calls_seen[c]));
+                fmt_u64(&f, WB_STATUS_SUM(st, calls_seen[c]));
                 fmt_str(&f, ", \"injected\": ");
-                fmt_u64(&f, counter_sum((struct wb_counter *)&st->calls_injected[c]));
+                fmt_u64(&f, WB_STATUS_SUM(st, calls_injected[c]));
                 fmt_str(&f, "}");
         }
         fmt_str(&f, "},\n \"spin\": {\"length\": ");

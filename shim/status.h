@@ -20,10 +20,11 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define WB_STATUS_SUFFIX ".status"
-#define WB_STATUS_MAGIC "wbstat1" /* and the structure's size: a layout check */
+#define WB_STATUS_MAGIC "wbstat2" /* and the structure's size: a layout check */
 
 struct wb_status_rule {
         char text[WB_TEXT_MAX];
@@ -31,14 +32,21 @@ struct wb_status_rule {
         uint32_t line;
 };
 
-/* The rules of one installed set and their totals. Two banks: an install
- * fills the one not in use, then switches. */
+/* The rules of one installed set. Two banks: an install fills the one not
+ * in use, then switches. Their totals are in the shards. */
 struct wb_status_bank {
         uint32_t n;
         uint64_t seed;
         struct wb_status_rule rule[WB_MAX_RULES];
-        struct wb_counter counted[WB_MAX_RULES], injected[WB_MAX_RULES];
 };
+
+/* One thread's counts (counter.h): only its owner adds to them; the report
+ * sums the shards (the spin: their maximum). */
+struct wb_status_shard {
+        _Atomic uint64_t calls_seen[WB_CALL_COUNT], calls_injected[WB_CALL_COUNT];
+        _Atomic uint64_t counted[2][WB_MAX_RULES], injected[2][WB_MAX_RULES]; /* by bank */
+        _Atomic uint64_t spin; /* the longest spin seen: length << 32 | fd << 8 | call */
+} __attribute__((aligned(64)));
 
 struct wb_status {
         char magic[8];
@@ -48,8 +56,7 @@ struct wb_status {
         char scenarios[1024];  /* comma-separated, as WOULDBLOCK_SCENARIO */
         _Atomic uint32_t bank; /* the banks[] entry in use */
         struct wb_status_bank banks[2];
-        struct wb_counter calls_seen[WB_CALL_COUNT], calls_injected[WB_CALL_COUNT];
-        _Atomic uint64_t spin; /* the longest spin: length << 32 | fd << 8 | call */
+        struct wb_status_shard shard[WB_SHARD_COUNT];
 };
 
 /* The process's status: a static one until status_open, then the mapping.
@@ -64,12 +71,23 @@ extern struct wb_status *wb_status;
  * errno (the status stays where it was). */
 int status_open(const char *status_path);
 
-/* An install: the bank not in use, filled with the rules and zeroed
- * counters; then published once the engine uses it. A thread still in the
+/* An install: the bank not in use, filled with the rules, its counters
+ * zeroed in every shard; then published once the engine uses it. A thread still in the
  * set replaced two installs ago may add to a reused bank: under concurrent
  * rule swaps a total can be off by the calls in flight. */
 struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned n, uint64_t seed);
 void status_bank_publish(struct wb_status_bank *bank);
+/* Which of the two banks (0, 1): the index of its counters in a shard. */
+unsigned status_bank_index(const struct wb_status_bank *bank);
+
+/* Totals over the shards. */
+uint64_t status_sum(const struct wb_status *st, size_t offset); /* of one shard's counter */
+#define WB_STATUS_SUM(st, field) status_sum((st), offsetof(struct wb_status_shard, field))
+/* Zero one counter in every shard. */
+void status_zero(struct wb_status *st, size_t offset);
+#define WB_STATUS_ZERO(st, field) status_zero((st), offsetof(struct wb_status_shard, field))
+/* The longest spin over the shards, as in wb_status_shard.spin. */
+uint64_t status_spin(const struct wb_status *st);
 
 /* The report is written: the status file is not needed any more. */
 void status_remove(void);
