@@ -40,6 +40,14 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # pipe or socket, so the whole counting path runs, and whose trigger never
 # fires within any run.
 ARMED_RULES = "all when=1000000000000"
+# The same with site= naming the program itself: every call passes it, so
+# the place of each call is looked up (SPEC §3).
+ARMED_SITE_RULES = "all site=ping when=1000000000000"
+# What `wouldblock explore` runs: one rule naming one point (call, site with
+# offset, fd filters) and a hit number. The point is taken from a recorded
+# run of the ping (WOULDBLOCK_RECORD): its read (pipe) or recv (socket).
+EXPLORE_CALL = {"pipe": "read", "socket": "recv"}
+EXPLORE_WHEN = "per=process when=1000000000000"
 # Every read/recv is injected: nothing reaches the kernel.
 INJECT_RULES = "input"
 # strace 6.1 accepts call numbers up to 65535 in when=, and counts per
@@ -53,8 +61,10 @@ STRACE_SYSCALLS = "read,write,sendto,recvfrom"
 TARGETS = {
     "passthrough": ("ratio", 1.02),
     "armed": ("ratio", 1.05),
+    "armed-site": ("ratio", 1.05),
+    "armed-explore": ("ratio", 1.05),
     "injected": ("ns", 25.0),
-    "startup": ("ms", 1.0),
+    "startup": ("ms", 0.30),
 }
 
 HANG_GUARD_S = 300
@@ -217,14 +227,14 @@ def call_totals(report):
     return seen, injected
 
 
-def cfg_plain(bench, n):
+def cfg_plain(bench, n, mode):
     def check(b, f):
         check_mapped(f, wouldblock=False)
 
     return [], clean_env(), n, check
 
 
-def cfg_passthrough(bench, n):
+def cfg_passthrough(bench, n, mode):
     env = clean_env()
     env["LD_PRELOAD"] = bench.lib
     env["WOULDBLOCK_REPORT"] = bench.report_path()
@@ -263,7 +273,7 @@ def rule_check(counted_all, injected_all):
     return check
 
 
-def cfg_armed(bench, n):
+def cfg_armed(bench, n, mode):
     env = clean_env()
     env["LD_PRELOAD"] = bench.lib
     env["WOULDBLOCK_RULES"] = ARMED_RULES
@@ -271,7 +281,53 @@ def cfg_armed(bench, n):
     return [], env, n, rule_check(True, False)
 
 
-def cfg_injecting(bench, n):
+def cfg_armed_site(bench, n, mode):
+    env = clean_env()
+    env["LD_PRELOAD"] = bench.lib
+    env["WOULDBLOCK_RULES"] = ARMED_SITE_RULES
+    env["WOULDBLOCK_REPORT"] = bench.report_path()
+    return [], env, n, rule_check(True, False)
+
+
+def explore_rule(bench, mode):
+    """The rule explore would run for the ping's read/recv point."""
+    call = EXPLORE_CALL[mode]
+    record = os.path.join(bench.tmp, "record.txt")
+    env = clean_env()
+    env["LD_PRELOAD"] = bench.lib
+    env["WOULDBLOCK_RECORD"] = record
+    try:
+        os.unlink(record)
+    except FileNotFoundError:
+        pass
+    run([bench.ping, mode, "20"], env, "ping %s, recorded" % mode)
+    with open(record) as f:
+        for line in f:
+            words = line.split(" ", 3)
+            if words[0] == "point" and words[2] == call and "site=ping+" in words[3]:
+                return "%s %s %s" % (call, words[3].strip(), EXPLORE_WHEN)
+    raise Broken("the recording of the ping has no %s point from ping" % call)
+
+
+def cfg_armed_explore(bench, n, mode):
+    env = clean_env()
+    env["LD_PRELOAD"] = bench.lib
+    env["WOULDBLOCK_RULES"] = explore_rule(bench, mode)
+    env["WOULDBLOCK_REPORT"] = bench.report_path()
+
+    def check(b, f):
+        # the rule names one of the two calls of a round trip: half of them
+        check_mapped(f, wouldblock=True)
+        r = b.read_report()
+        calls = int(f["calls"])
+        rule = r["rules"][0] if len(r["rules"]) == 1 else None
+        if not rule or rule["counted"] != calls // 2 or rule["injected"]:
+            raise Broken("report: %r counted/injected wrong for %d calls" % (r["rules"], calls))
+
+    return [], env, n, check
+
+
+def cfg_injecting(bench, n, mode):
     env = clean_env()
     env["LD_PRELOAD"] = bench.lib
     env["WOULDBLOCK_RULES"] = INJECT_RULES
@@ -296,7 +352,7 @@ def strace_argv():
     ]
 
 
-def cfg_strace(bench, n):
+def cfg_strace(bench, n, mode):
     problem = bench.strace_problem()
     if problem:
         raise Unavailable(problem)
@@ -307,7 +363,7 @@ def cfg_strace(bench, n):
     return strace_argv(), clean_env(), min(n, STRACE_MAX_ITERATIONS), check
 
 
-def cfg_fiu(bench, n):
+def cfg_fiu(bench, n, mode):
     problem = bench.fiu_problem()
     if problem:
         raise Unavailable(problem)
@@ -323,6 +379,13 @@ PING_CONFIGS = [
     ("plain", "plain (no preload)", cfg_plain),
     ("passthrough", "preloaded, no rules (passthrough)", cfg_passthrough),
     ("armed", "armed: `%s` (counts, never fires)" % ARMED_RULES, cfg_armed),
+    ("armed-site", "armed, site=: `%s`" % ARMED_SITE_RULES, cfg_armed_site),
+    (
+        "armed-explore",
+        "armed, explore-style: `CALL site=ping+0x... type=... process=ping %s` (one point)"
+        % EXPLORE_WHEN,
+        cfg_armed_explore,
+    ),
     (
         "strace",
         "strace -f -e inject=...:error=EAGAIN:when=%d (never fires)" % STRACE_WHEN,
@@ -348,7 +411,7 @@ INJECT_MODES = [
 def ping_once(bench, cfg, mode, n):
     """One run of the ping under cfg: {"wall", "cpu"} ns per iteration, and
     the iterations it ran."""
-    prefix, env, iterations, check = cfg(bench, n)
+    prefix, env, iterations, check = cfg(bench, n, mode)
     try:
         os.unlink(bench.report_path())
     except FileNotFoundError:
