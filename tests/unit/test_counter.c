@@ -1,0 +1,86 @@
+/* test_counter.c - per-thread counter shards (counter.h) in the status
+ * (status.h): exact totals from more threads than there are shards, a
+ * shard given back when its thread ends, and the reader's sum. */
+#include "wbtest.h"
+
+#include "counter.h"
+#include "status.h"
+
+#include <pthread.h>
+
+#define THREADS (WB_SHARDS + 36) /* more alive at once than there are own shards */
+#define ADDS 20000
+
+static pthread_barrier_t all_alive;
+static unsigned shard_of[THREADS];
+
+static void *adder(void *arg)
+{
+        unsigned me = (unsigned)(uintptr_t)arg, s = counter_shard();
+
+        shard_of[me] = s;
+        pthread_barrier_wait(&all_alive); /* nobody ends (and gives back) before all claimed */
+        for (int i = 0; i < ADDS; i++)
+                counter_bump(&wb_status->shard[s].calls_seen[WB_READ], s, 1);
+        return NULL;
+}
+
+static void *shard_only(void *arg)
+{
+        *(unsigned *)arg = counter_shard();
+        return NULL;
+}
+
+static void test_totals_exact_beyond_the_shards(void **state)
+{
+        pthread_t t[THREADS];
+        bool owned[WB_SHARDS] = {false};
+        unsigned shared = 0, later;
+        (void)state;
+
+        WB_STATUS_ZERO(wb_status, calls_seen[WB_READ]);
+        pthread_barrier_init(&all_alive, NULL, THREADS);
+        for (unsigned i = 0; i < THREADS; i++)
+                assert_int_equal(pthread_create(&t[i], NULL, adder, (void *)(uintptr_t)i), 0);
+        for (unsigned i = 0; i < THREADS; i++)
+                pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&all_alive);
+
+        /* every own shard had one owner; the threads beyond shared the last */
+        for (unsigned i = 0; i < THREADS; i++) {
+                if (shard_of[i] == WB_SHARD_SHARED) {
+                        shared++;
+                        continue;
+                }
+                assert_true(shard_of[i] < WB_SHARDS);
+                assert_false(owned[shard_of[i]]);
+                owned[shard_of[i]] = true;
+        }
+        assert_true(shared >= THREADS - WB_SHARDS);
+        assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_READ]), (uint64_t)THREADS * ADDS);
+
+        /* the threads ended: their shards are free for the next one */
+        pthread_create(&t[0], NULL, shard_only, &later);
+        pthread_join(t[0], NULL);
+        assert_true(later < WB_SHARDS);
+}
+
+static void test_spin_is_the_longest_of_the_shards(void **state)
+{
+        (void)state;
+        WB_STATUS_ZERO(wb_status, spin);
+        counter_raise(&wb_status->shard[3].spin, 3, 7ull << 32 | 5 << 8 | WB_READ);
+        counter_raise(&wb_status->shard[9].spin, 9, 12ull << 32 | 6 << 8 | WB_WRITE);
+        counter_raise(&wb_status->shard[9].spin, 9, 4ull << 32 | 7 << 8 | WB_RECV); /* shorter */
+        assert_int_equal(status_spin(wb_status), 12ull << 32 | 6 << 8 | WB_WRITE);
+        WB_STATUS_ZERO(wb_status, spin);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_totals_exact_beyond_the_shards),
+            cmocka_unit_test(test_spin_is_the_longest_of_the_shards),
+        };
+        return cmocka_run_group_tests_name("counter", tests, NULL, NULL);
+}
