@@ -14,25 +14,29 @@
 #include <sys/stat.h>
 #include <termios.h>
 
-/* word layout */
-#define F_PORT_SHIFT 0    /* 16 bits */
-#define F_TYPE_SHIFT 16   /* 5 bits */
-#define F_FAMILY_SHIFT 21 /* 3 bits */
-#define F_SOTYPE_SHIFT 24 /* 4 bits */
-#define F_VALID (1ull << 32)
-#define F_GEN_SHIFT 40 /* 24 bits */
+/* word layout: WB_F_* in fdstate.h */
+#define F_PORT_SHIFT WB_F_PORT_SHIFT
+#define F_TYPE_SHIFT WB_F_TYPE_SHIFT
+#define F_FAMILY_SHIFT WB_F_FAMILY_SHIFT
+#define F_SOTYPE_SHIFT WB_F_SOTYPE_SHIFT
+#define F_VALID WB_F_VALID
+#define F_GEN_SHIFT WB_F_GEN_SHIFT
 #define F_FACTS_MASK ((1ull << 28) - 1)
 
-static _Atomic uint64_t fd_words[WB_FD_MAX];
+_Atomic uint64_t wb_fd_words[WB_FD_MAX];
+#define fd_words wb_fd_words
 static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
 _Atomic uint32_t wb_fd_spin[WB_FD_MAX];
 #define fd_spin wb_fd_spin
 /* O_NONBLOCK as last read: generation << 40 | flags epoch << 8 | NB_* bits.
  * The flag belongs to the open file description, which dup'd fds share, so
  * any F_SETFL or FIONBIO anywhere moves the epoch on and every cached bit
- * is read again once. */
-static _Atomic uint64_t fd_nonblock[WB_FD_MAX];
-static _Atomic uint32_t flags_epoch;
+ * is read again once; so does a child started (the fd may stop being
+ * private, NB_PRIVATE). */
+_Atomic uint64_t wb_fd_nonblock[WB_FD_MAX];
+_Atomic uint32_t wb_flags_epoch;
+#define fd_nonblock wb_fd_nonblock
+#define flags_epoch wb_flags_epoch
 /* Where an fd came from: generation << 40 | fork epoch << 8 | ORIGIN_HERE.
  * An fd this process opened itself, with no child started since, shares its
  * open file description with no other process, so nobody else can flip its
@@ -40,8 +44,9 @@ static _Atomic uint32_t flags_epoch;
 static _Atomic uint64_t fd_origin[WB_FD_MAX];
 static _Atomic uint32_t fork_epoch;
 #define ORIGIN_HERE 1u
-#define NB_SET 1u
-#define NB_KNOWN 2u
+#define NB_SET WB_NB_SET
+#define NB_KNOWN WB_NB_KNOWN
+#define NB_PRIVATE WB_NB_PRIVATE
 
 static bool tracked(int fd)
 {
@@ -118,7 +123,7 @@ static void unpack(uint64_t w, struct wb_fdfacts *out)
         out->gen = (uint32_t)(w >> F_GEN_SHIFT) & WB_GEN_MASK;
 }
 
-void fd_state_get(int fd, struct wb_fdfacts *out)
+void fd_state_get_slow(int fd, struct wb_fdfacts *out)
 {
         int saved;
         uint64_t w, facts;
@@ -161,20 +166,14 @@ uint32_t fd_state_gen(int fd)
                WB_GEN_MASK;
 }
 
-bool fd_state_nonblocking(int fd, uint32_t gen)
+bool fd_state_nonblocking_slow(int fd, uint32_t gen)
 {
         uint32_t epoch = atomic_load_explicit(&flags_epoch, memory_order_acquire);
         int saved;
-        uint64_t w;
         long fl;
 
-        /* the cached flag only where no other process can have changed it */
-        if (tracked(fd)) {
-                w = atomic_load_explicit(&fd_nonblock[fd], memory_order_relaxed);
-                if ((w & NB_KNOWN) && (uint32_t)(w >> F_GEN_SHIFT) == gen &&
-                    (uint32_t)(w >> 8) == epoch && fd_state_private(fd, gen))
-                        return w & NB_SET;
-        }
+        /* the cached flag is used (fdstate.h) only where no other process
+         * can have changed it: NB_PRIVATE */
         saved = errno;
         fl = wb_sys_fcntl(fd, F_GETFL, 0);
         errno = saved;
@@ -185,7 +184,8 @@ bool fd_state_nonblocking(int fd, uint32_t gen)
         if (tracked(fd))
                 atomic_store_explicit(&fd_nonblock[fd],
                                       (uint64_t)gen << F_GEN_SHIFT | (uint64_t)epoch << 8 |
-                                          NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0),
+                                          NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0) |
+                                          (fd_state_private(fd, gen) ? NB_PRIVATE : 0),
                                       memory_order_relaxed);
         return fl & O_NONBLOCK;
 }
@@ -244,6 +244,7 @@ bool fd_state_private(int fd, uint32_t gen)
 void fd_state_child_started(void)
 {
         atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_acq_rel);
+        fd_state_flags_changed(); /* cached flags were private: ask again */
 }
 
 void fd_state_forget_range(unsigned lo, unsigned hi)

@@ -28,8 +28,32 @@ struct wb_fdfacts {
         bool tracked;    /* fd < WB_FD_MAX */
 };
 
-/* Facts about fd (probed now if not known). */
-void fd_state_get(int fd, struct wb_fdfacts *out);
+/* Facts about fd (probed now if not known). Inline, with the words exposed:
+ * every armed call asks. */
+#define WB_F_PORT_SHIFT 0    /* 16 bits */
+#define WB_F_TYPE_SHIFT 16   /* 5 bits */
+#define WB_F_FAMILY_SHIFT 21 /* 3 bits */
+#define WB_F_SOTYPE_SHIFT 24 /* 4 bits */
+#define WB_F_VALID (1ull << 32)
+#define WB_F_GEN_SHIFT 40 /* 24 bits */
+extern _Atomic uint64_t wb_fd_words[WB_FD_MAX];
+void fd_state_get_slow(int fd, struct wb_fdfacts *out);
+static inline void fd_state_get(int fd, struct wb_fdfacts *out)
+{
+        uint64_t w;
+
+        if ((unsigned)fd >= WB_FD_MAX ||
+            !((w = atomic_load_explicit(&wb_fd_words[fd], memory_order_acquire)) & WB_F_VALID)) {
+                fd_state_get_slow(fd, out);
+                return;
+        }
+        out->port = (w >> WB_F_PORT_SHIFT) & 0xffff;
+        out->type = (w >> WB_F_TYPE_SHIFT) & 0x1f;
+        out->family = (w >> WB_F_FAMILY_SHIFT) & 0x7;
+        out->sotype = (w >> WB_F_SOTYPE_SHIFT) & 0xf;
+        out->gen = (uint32_t)(w >> WB_F_GEN_SHIFT) & WB_GEN_MASK;
+        out->tracked = true;
+}
 
 /* The current generation of an fd number (0 for untracked fds). */
 uint32_t fd_state_gen(int fd);
@@ -38,9 +62,26 @@ uint32_t fd_state_gen(int fd);
  * fd_state_private) the flag is read with F_GETFL once and cached until
  * fd_state_flags_changed; for any other, another process may switch it
  * unseen, so the kernel is asked every time. */
-bool fd_state_nonblocking(int fd, uint32_t gen);
+#define WB_NB_SET 1u
+#define WB_NB_KNOWN 2u
+#define WB_NB_PRIVATE 4u /* read while the fd was private: the cache may be used */
+extern _Atomic uint64_t wb_fd_nonblock[WB_FD_MAX];
+extern _Atomic uint32_t wb_flags_epoch;
+bool fd_state_nonblocking_slow(int fd, uint32_t gen);
+static inline bool fd_state_nonblocking(int fd, uint32_t gen)
+{
+        if ((unsigned)fd < WB_FD_MAX) {
+                uint64_t w = atomic_load_explicit(&wb_fd_nonblock[fd], memory_order_relaxed);
+                uint64_t want = (uint64_t)gen << 32 |
+                                atomic_load_explicit(&wb_flags_epoch, memory_order_acquire);
+                if ((w & (WB_NB_KNOWN | WB_NB_PRIVATE)) == (WB_NB_KNOWN | WB_NB_PRIVATE) &&
+                    w >> 8 == want)
+                        return w & WB_NB_SET;
+        }
+        return fd_state_nonblocking_slow(fd, gen);
+}
 
-/* Some fd's file status flags changed (F_SETFL, FIONBIO). */
+/* Some fd's file status flags changed (F_SETFL, FIONBIO), or may have. */
 void fd_state_flags_changed(void);
 
 /* The fd number was closed or replaced: forget its facts, new generation. */
