@@ -635,7 +635,7 @@ def target_text(kind, wall, cpu):
     """"<= 1.02: met" judged on the wall-clock figure, with the CPU-time
     figure's verdict beside it when it differs."""
     unit, limit = TARGETS[kind]
-    shown = {"ratio": "%.2f" % limit, "ns": "%.0f ns" % limit, "ms": "%.0f ms" % limit}[unit]
+    shown = {"ratio": "%.2f" % limit, "ns": "%.0f ns" % limit, "ms": "%.2f ms" % limit}[unit]
     met = lambda v: "met" if v <= limit else "not met"
     text = "<= %s: %s" % (shown, "-" if wall is None else met(wall))
     if cpu is not None and (wall is None or met(cpu) != met(wall)):
