@@ -71,8 +71,11 @@ struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned
                 memcpy(b->rule[i].text, rules[i].text, sizeof b->rule[i].text);
                 memcpy(b->rule[i].scenario, rules[i].scenario, sizeof b->rule[i].scenario);
                 b->rule[i].line = rules[i].line;
-                WB_STATUS_ZERO(wb_status, counted[status_bank_index(b)][i]);
-                WB_STATUS_ZERO(wb_status, injected[status_bank_index(b)][i]);
+                /* a bank never used is zero: start-up touches no shard's page */
+                if (b->used) {
+                        WB_STATUS_ZERO(wb_status, counted[status_bank_index(b)][i]);
+                        WB_STATUS_ZERO(wb_status, injected[status_bank_index(b)][i]);
+                }
         }
         return b;
 }
@@ -111,6 +114,7 @@ uint64_t status_spin(const struct wb_status *st)
 
 void status_bank_publish(struct wb_status_bank *b)
 {
+        b->used = 1;
         atomic_store(&wb_status->bank, b == &wb_status->banks[1]);
 }
 

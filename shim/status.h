@@ -36,6 +36,7 @@ struct wb_status_rule {
  * in use, then switches. Their totals are in the shards. */
 struct wb_status_bank {
         uint32_t n;
+        uint32_t used; /* published once: its counters may be non-zero */
         uint64_t seed;
         struct wb_status_rule rule[WB_MAX_RULES];
 };
