@@ -14,7 +14,7 @@ LDLIBS := -ldl -lpthread
 
 # rules + config + the embedded scenario library: pure, shared by the
 # library, the runner, the unit tests and the fuzzer
-CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o counter.o fmt.o status.o)
+CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o conf_parsed.o counter.o fmt.o status.o)
 # everything but the public symbols: what the unit tests link
 ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o fdstate.o site.o record.o engine.o report.o readiness.o)
 LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o loader.o)
@@ -45,6 +45,18 @@ $(BUILD)/obj/%.o: shim/%.c $(wildcard shim/*.h) | $(BUILD)/obj
 $(BUILD)/obj/embed.o: shim/embed.S conf/wouldblock.conf | $(BUILD)/obj
 	$(CC) -c -DWB_CONF_PATH='"conf/wouldblock.conf"' -o $@ $<
 
+# The embedded library parsed at build time (shim/confgen.c): start-up
+# copies it instead of parsing, and an error in it stops the build.
+$(BUILD)/confgen: shim/confgen.c $(addprefix $(BUILD)/obj/,rules.o config.o embed.o) \
+		$(wildcard shim/*.h)
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $< $(addprefix $(BUILD)/obj/,rules.o config.o embed.o)
+
+$(BUILD)/obj/conf_parsed.c: $(BUILD)/confgen conf/wouldblock.conf
+	$(BUILD)/confgen conf/wouldblock.conf >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/conf_parsed.o: $(BUILD)/obj/conf_parsed.c
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
 $(LIB): $(LIB_OBJ)
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -shared -Wl,-soname,libwouldblock.so -Wl,-z,defs \
 		-o $@ $^ $(LDLIBS)
@@ -52,8 +64,11 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/libwbengine.a: $(ENGINE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# -u: the parsed embedded library is referenced weakly (confgen links
+# without it), which alone does not pull it out of an archive
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libwbengine.a $(wildcard shim/*.h) | $(BUILD)/tests
-	$(CC) $(WB_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libwbengine.a -lcmocka $(LDLIBS)
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -Itests/unit -o $@ $< -Wl,-u,wb_embedded_parsed \
+		$(BUILD)/libwbengine.a -lcmocka $(LDLIBS)
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@

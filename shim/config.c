@@ -171,6 +171,18 @@ int config_load(const char *path, struct wb_config *cfg, struct wb_diag *d)
         size_t len = 0, cap = 0, n;
         int r;
 
+        if (!path && &wb_embedded_parsed) {
+                /* parsed at build time: copy what is used of it, no more
+                 * (the scenario table is large and mostly empty) */
+                const struct wb_config *e = &wb_embedded_parsed.cfg;
+                memcpy(cfg->path, e->path, sizeof cfg->path);
+                memcpy(cfg->scenarios, e->scenarios, e->n_scenarios * sizeof e->scenarios[0]);
+                cfg->n_scenarios = e->n_scenarios;
+                cfg->rules = (struct wb_rule *)&wb_embedded_rules[0].rule;
+                cfg->n_rules = e->n_rules;
+                cfg->rules_embedded = true;
+                return 0;
+        }
         if (!path)
                 return config_parse(WB_EMBEDDED_NAME, wb_embedded_conf, wb_embedded_conf_size, cfg,
                                     d);
@@ -210,7 +222,9 @@ int config_load(const char *path, struct wb_config *cfg, struct wb_diag *d)
 
 void config_free(struct wb_config *cfg)
 {
-        free(cfg->rules);
+        if (!cfg->rules_embedded)
+                free(cfg->rules);
+        cfg->rules_embedded = false;
         cfg->rules = NULL;
         cfg->n_rules = 0;
         cfg->n_scenarios = 0;
@@ -348,7 +362,12 @@ static int resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb
                    unsigned *n, struct wb_diag *d)
 {
         *n = 0;
-        memset(cfg, 0, sizeof *cfg);
+        /* empty: the header only (the scenario table is large; nothing reads
+         * past n_scenarios) */
+        cfg->path[0] = '\0';
+        cfg->n_scenarios = cfg->n_rules = 0;
+        cfg->rules = NULL;
+        cfg->rules_embedded = false;
         if ((s->config || s->scenarios) && config_load(s->config, cfg, d))
                 return -1;
         if (s->scenarios) {

@@ -21,14 +21,28 @@ struct wb_config {
         char path[512]; /* as shown in messages */
         struct wb_scenario scenarios[WB_MAX_SCENARIOS];
         unsigned n_scenarios;
-        struct wb_rule *rules; /* malloc'd, n_rules entries */
+        struct wb_rule *rules; /* malloc'd, n_rules entries (or the embedded ones) */
         unsigned n_rules;
+        bool rules_embedded; /* rules is wb_embedded_rules: not to be freed */
 };
 
 /* The scenario library compiled into the binary (conf/wouldblock.conf). */
 extern const char wb_embedded_conf[];
 extern const unsigned wb_embedded_conf_size;
 #define WB_EMBEDDED_NAME "wouldblock.conf"
+
+/* The same, parsed when the library was built (confgen.c writes them; weak:
+ * confgen itself, which has no parsed form yet, parses the text). */
+union wb_embedded_config {
+        unsigned char bytes[sizeof(struct wb_config)];
+        struct wb_config cfg;
+};
+union wb_embedded_rule {
+        unsigned char bytes[sizeof(struct wb_rule)];
+        struct wb_rule rule;
+};
+extern const union wb_embedded_config wb_embedded_parsed __attribute__((weak));
+extern const union wb_embedded_rule wb_embedded_rules[] __attribute__((weak));
 
 /* Parse a scenario file's text. name is used in messages. 0 / -1. */
 int config_parse(const char *name, const char *text, size_t len, struct wb_config *cfg,

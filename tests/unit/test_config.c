@@ -776,10 +776,48 @@ static void test_expand_pid(void **state)
         assert_int_equal(config_expand_pid("abc", "1", 1, NULL, 0), 3);
 }
 
+/* The embedded library, parsed at build time (confgen), is what parsing
+ * its text gives now: same scenarios, same rules, same provenance. */
+static void test_embedded_parsed_matches_text(void **state)
+{
+        struct wb_config built, now;
+        struct wb_diag d;
+        char a[512], b[512];
+        (void)state;
+
+        assert_non_null(&wb_embedded_parsed); /* linked in: start-up parses nothing */
+        assert_int_equal(config_load(NULL, &built, &d), 0);
+        assert_true(built.rules_embedded);
+        assert_int_equal(
+            config_parse(WB_EMBEDDED_NAME, wb_embedded_conf, wb_embedded_conf_size, &now, &d), 0);
+        assert_string_equal(built.path, now.path);
+        assert_int_equal(built.n_scenarios, now.n_scenarios);
+        assert_true(now.n_scenarios > 0);
+        for (unsigned i = 0; i < now.n_scenarios; i++) {
+                assert_string_equal(built.scenarios[i].name, now.scenarios[i].name);
+                assert_string_equal(built.scenarios[i].description, now.scenarios[i].description);
+                assert_int_equal(built.scenarios[i].line, now.scenarios[i].line);
+                assert_int_equal(built.scenarios[i].first_rule, now.scenarios[i].first_rule);
+                assert_int_equal(built.scenarios[i].n_rules, now.scenarios[i].n_rules);
+        }
+        assert_int_equal(built.n_rules, now.n_rules);
+        for (unsigned i = 0; i < now.n_rules; i++) {
+                assert_true(rule_format(&built.rules[i], a, sizeof a) >= 0);
+                assert_true(rule_format(&now.rules[i], b, sizeof b) >= 0);
+                assert_string_equal(a, b);
+                assert_string_equal(built.rules[i].text, now.rules[i].text);
+                assert_string_equal(built.rules[i].scenario, now.rules[i].scenario);
+                assert_int_equal(built.rules[i].line, now.rules[i].line);
+        }
+        config_free(&built); /* the embedded rules are not freed */
+        config_free(&now);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_expand_pid),
+            cmocka_unit_test(test_embedded_parsed_matches_text),
             cmocka_unit_test_setup_teardown(test_sections_and_rules, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_line_endings_and_empty_files, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_many_rules_grow, clean_env, clean_up),
