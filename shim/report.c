@@ -193,7 +193,10 @@ void report_would_block(int fd, enum wb_call call)
         /* this thread's longest; the report takes the longest of all */
         counter_raise(&wb_status->shard[s].spin, s,
                       (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
-        if (run > spin_limit && spin_limit && !atomic_exchange(&spin_warned, true)) {
+        /* a load first: a busy loop past the limit comes here on every call */
+        if (run > spin_limit && spin_limit &&
+            !atomic_load_explicit(&spin_warned, memory_order_relaxed) &&
+            !atomic_exchange(&spin_warned, true)) {
                 struct fmt f = {.fd = -1};
                 if (log_fd < 0)
                         return;
