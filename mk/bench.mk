@@ -10,11 +10,16 @@ BENCH_BIN := $(BUILD)/bench/ping $(BUILD)/bench/spawn
 ALL_TARGETS += $(BENCH_BIN) $(BUILD)/bench/smoke
 TEST_SUITES += $(BUILD)/bench/smoke
 
-.PHONY: bench bench-deps
+.PHONY: bench bench-deps bench-instructions
 
 bench: check-build-deps $(LIB) $(BENCH_BIN) bench-deps
 	python3 tests/bench/run.py --build $(BUILD) --iterations $(BENCH_ITERATIONS) \
 		--runs $(BENCH_RUNS) --startup-runs $(BENCH_STARTUP_RUNS)
+
+# Instructions and locked instructions per call, from valgrind's callgrind:
+# the same on every run, whatever the machine's load (about a minute).
+bench-instructions: check-build-deps $(LIB) $(BENCH_BIN)
+	python3 tests/bench/instructions.py --build $(BUILD)
 
 # The comparison rows need strace and libfiu's fiu-run. As root (CI, a fresh
 # Debian machine) they are installed; otherwise their rows say what to install.
