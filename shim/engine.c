@@ -72,6 +72,10 @@ static struct {
 } inside[WB_SHARD_COUNT];
 static _Atomic bool asymmetric; /* membarrier registered: readers need no fence */
 static _Atomic(struct ruleset *) retired;
+static unsigned n_retired; /* writers are serialized (the API's lock, or a forked child) */
+/* Replaced sets are reclaimed in batches: each attempt makes every thread
+ * of the process pass a barrier (an interrupt on each CPU running one). */
+#define RECLAIM_BATCH 16
 static _Atomic bool paused;
 static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
 
@@ -173,7 +177,7 @@ static bool quiescent(void)
         return in == 0;
 }
 
-static void retire(struct ruleset *rs)
+static void push_retired(struct ruleset *rs)
 {
         rs->retired_next = atomic_load_explicit(&retired, memory_order_relaxed);
         while (!atomic_compare_exchange_weak_explicit(&retired, &rs->retired_next, rs,
@@ -181,19 +185,32 @@ static void retire(struct ruleset *rs)
                 ;
 }
 
+static void retire(struct ruleset *rs)
+{
+        n_retired++;
+        push_retired(rs);
+}
+
 /* Unmap the replaced sets if no thread is inside the engine; otherwise they
  * wait for the next swap. */
 static void reclaim(void)
 {
-        struct ruleset *list = atomic_exchange_explicit(&retired, NULL, memory_order_acq_rel);
-        bool gone = list && quiescent();
+        struct ruleset *list;
+        bool gone;
+
+        if (n_retired < RECLAIM_BATCH)
+                return;
+        list = atomic_exchange_explicit(&retired, NULL, memory_order_acq_rel);
+        gone = list && quiescent();
+        if (gone)
+                n_retired = 0;
 
         while (list) {
                 struct ruleset *next = list->retired_next;
                 if (gone)
                         munmap(list, list->bytes);
                 else
-                        retire(list);
+                        push_retired(list);
                 list = next;
         }
 }
