@@ -371,7 +371,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         d->limit = (size_t)r->short_n;
                 } else {
                         d->err = rule_errno(r, c->call, f.family);
-                        if (d->err == EAGAIN && (bit & WB_GROUP_OUTPUT) && !r->inflight_any &&
+                        if (d->err == EAGAIN && engine_call_writes(c) && !r->inflight_any &&
                             !output_eagain_faithful(c, &f)) {
                                 if (s && !(fl & FLAG_DEFERRED))
                                         flags_update(&s->flags, f.gen, FLAG_DEFERRED, 0, 0);
