@@ -12,9 +12,11 @@ injection must then fail).
 Prints TAP: "ok N - name", "not ok N - name" with "# " diagnostics, skips as
 "ok N - name # SKIP why". Exits 1 if any case failed.
 
-    run.py --build DIR [-v] [--no-inject] [REGEX...]
+    run.py --build DIR [-v] [--no-inject] [--musl] [REGEX...]
 
 DIR holds libwouldblock.so and e2e/wbprobe{,-fortify} (mk/e2e.mk passes it).
+--musl: DIR is a musl build (make test-musl): only the C programs, linked
+with musl too, can load its library; the other cases skip, saying why.
 REGEX (or E2E_FILTER) selects cases by name. WB_PRELOAD_PREFIX (make
 sanitize) goes in front of the library in LD_PRELOAD. Standard library only.
 """
@@ -133,7 +135,7 @@ def unescape(text):
 
 
 class Suite:
-    def __init__(self, build, verbose, no_inject):
+    def __init__(self, build, verbose, no_inject, musl=False):
         self.build = os.path.abspath(build)
         self.lib = os.path.join(self.build, "libwouldblock.so")
         self.probe = os.path.join(self.build, "e2e", "wbprobe")
@@ -144,7 +146,8 @@ class Suite:
         self.no_inject = no_inject
         self.tmp = tempfile.mkdtemp(prefix="wb-e2e-")
         self.runs = 0
-        for path in (self.lib, self.probe, self.fortified):
+        self.musl = musl
+        for path in (self.lib, self.probe) + (() if musl else (self.fortified,)):
             if not os.path.exists(path):
                 sys.exit("run.py: %s is missing: run make first" % path)
         # a sanitizer runtime must come first in LD_PRELOAD: the Makefile's
@@ -194,6 +197,8 @@ class Suite:
         a file of this run (log=True) and comes back as result.log."""
         if self.no_inject:
             rules = scenario = None
+        if self.musl and preload:
+            self.musl_only(executable or argv[0])
         e = dict(self.base_env)
         shown = {}
         if preload:
@@ -231,6 +236,15 @@ class Suite:
         if self.verbose:
             print("# " + r.describe().replace("\n", "\n# "))
         return r
+
+    def musl_only(self, program):
+        """Under --musl only the programs built here with musl can load the
+        library: skip the rest, saying why."""
+        if program == self.fortified:
+            raise Skip("musl build: musl has no fortified _chk entry points")
+        if not os.fsdecode(program).startswith(self.build + os.sep):
+            raise Skip("musl build: %s is linked with glibc, which cannot load the musl-built library"
+                       % os.path.basename(os.fsdecode(program)))
 
     def c(self, *args, fortified=False, **kw):
         return self.run([self.fortified if fortified else self.probe] + list(args), **kw)
@@ -730,6 +744,8 @@ CHK = ("__read_chk", "__recv_chk", "__recvfrom_chk")
 
 @case("fortify: the -D_FORTIFY_SOURCE=2 probe calls __read_chk, __recv_chk, __recvfrom_chk")
 def _(s):
+    if s.musl:
+        s.musl_only(s.fortified)
     syms = undefined_symbols(s.fortified)
     missing = [c for c in CHK if c not in syms]
     check(not missing, "%s does not reference %s: the fortified test proves nothing"
@@ -1042,22 +1058,23 @@ def _(s):
 # ---- main ----
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(cases=CASES, doc=__doc__):
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--build", default=os.environ.get("WB_BUILD", os.path.join(HERE, "..", "..", "build")))
     ap.add_argument("-v", "--verbose", action="store_true", help="show every run")
     ap.add_argument("--no-inject", action="store_true",
                     help="drop every rule and scenario: shows which checks need an injection")
     ap.add_argument("--list", action="store_true", help="list the cases")
+    ap.add_argument("--musl", action="store_true", help="a musl build: C programs only")
     ap.add_argument("filters", nargs="*", help="regexes on case names (or E2E_FILTER)")
     args = ap.parse_args()
     filters = args.filters or [f for f in [os.environ.get("E2E_FILTER", "")] if f]
-    cases = [(n, fn) for n, fn in CASES if not filters or any(re.search(f, n) for f in filters)]
+    cases = [(n, fn) for n, fn in cases if not filters or any(re.search(f, n) for f in filters)]
     if args.list:
         for n, _ in cases:
             print(n)
         return 0
-    suite = Suite(args.build, args.verbose, args.no_inject)
+    suite = Suite(args.build, args.verbose, args.no_inject, args.musl)
     print("1..%d" % len(cases))
     failed = 0
     try:
