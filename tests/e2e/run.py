@@ -322,8 +322,10 @@ def outcome(result, key, expected):
 def _(s):
     early = os.path.join(s.build, "e2e", "early")
     lib = os.path.join(s.build, "e2e", "libearly.so")
-    # constructors of preloads run last-loaded first: libearly's runs before ours
-    r = s.run([early], rules="input", env={"LD_PRELOAD": ":".join(s.preload + [lib])})
+    # glibc runs the constructors of preloads last-loaded first, musl first-loaded
+    # first: either way libearly's runs before ours
+    order = [lib] + s.preload if s.musl else s.preload + [lib]
+    r = s.run([early], rules="input", env={"LD_PRELOAD": ":".join(order)})
     out = r.stdout
     check(r.rc == 0, "exit status %d\n%s" % (r.rc, r.describe()))
     check("constructor data" in out, "the early constructor's pipe read failed\n" + r.describe())
@@ -639,7 +641,11 @@ for _sub in ("read_badbuf", "readv_nulliov", "recvmsg_nullmsg", "sendmsg_nullmsg
              "sendmmsg_nullvec", "writev_nulliov"):
 
     def _efault(s, sub=_sub):
-        base = s.c("efault", sub, preload=False).ok()
+        base = s.c("efault", sub, preload=False)
+        if s.musl and base.rc < 0:
+            raise Skip("musl's own %s dereferences the NULL it was given (signal %d without the "
+                       "library): no kernel EFAULT to compare with" % (sub.split("_")[0], -base.rc))
+        base.ok()
         for label, rules in ERRNO_RULESETS[:2]:
             r = s.c("efault", sub, rules=rules)
             check(r.rc == 0, "with %s the program died (status %s) where the kernel says %s\n%s"
