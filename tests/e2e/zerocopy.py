@@ -75,6 +75,28 @@ def _(s):
     equal(calls(r, "sendfile")["injected"], 1, "report calls.sendfile.injected")
 
 
+def scenario_reaches(scenario):
+    """the built-in scenario's output rules count sendfile as they count a
+    write (the probe makes no other counted call), and the bytes arrive"""
+
+    def body(s):
+        r = s.c("sendfile", "tcp", "pos", str(SENDFILE_N), scenario=scenario, report=True).ok()
+        equal(r.bytes("data"), alphabet(SENDFILE_N), "what the reader got")
+        seen = calls(r, "sendfile")["seen"]
+        counted = sum(c for c, _ in run.rule_totals(r))
+        check(seen >= 1 and counted >= seen, "%s's rules counted %d of %d sendfile calls\n%s"
+              % (scenario, counted, seen, r.describe()))
+        if scenario == "short-writes":
+            outcome(r, "first", "1")
+            expect_cut(r, SENDFILE_N - 1)
+
+    return body
+
+
+for _sc in ("first-write", "short-writes", "flaky-net", "everything"):
+    case("sendfile: the built-in %s reaches sendfile as it reaches a write" % _sc)(scenario_reaches(_sc))
+
+
 @case("sendfile: 'sendfile when=1' on an empty pipe is deferred (SPEC 4: nothing in flight)")
 def _(s):
     r = s.c("sendfile", "pipe", "pos", str(SENDFILE_N), rules="sendfile when=1").ok()
