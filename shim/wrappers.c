@@ -319,8 +319,12 @@ static struct wb_callinfo splice_info(enum wb_call call, int in, int out, size_t
         int fd = splice_counted_fd(in, out), other = fd == in ? out : in;
         bool nonblocking = (fl & SPLICE_F_NONBLOCK) ||
                            (other != fd && fd_state_nonblocking(other, fd_state_gen(other)));
-        struct wb_callinfo c = {
-            call, fd, len, nonblocking ? MSG_DONTWAIT : 0, WB_NO_DEST, fd == out && fd != in};
+        /* by name: no destination, and every field not named is zero */
+        struct wb_callinfo c = {.call = call,
+                                .fd = fd,
+                                .len = len,
+                                .flags = nonblocking ? MSG_DONTWAIT : 0,
+                                .writes_fd = fd == out && fd != in};
         return c;
 }
 
