@@ -106,9 +106,9 @@ static inline long passed(enum wb_call call, int fd, long ret)
  * and DEST (the destination address and its length) are evaluated only there: they may read the
  * program's structures, which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
 #define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, DEST, PASS, REAL)                   \
-        static __attribute__((noinline)) RET NAME##_armed PARAMS                                   \
+        static __attribute__((noinline)) RET NAME##_armed WB_SITE_PARAM PARAMS                     \
         {                                                                                          \
-                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, false};               \
+                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, site_, false};        \
                 struct wb_decision d_;                                                             \
                 enum wb_verdict v_ = engine_decide(&c_, &d_);                                      \
                 if (v_ == WB_FAIL)                                                                 \
@@ -120,8 +120,12 @@ static inline long passed(enum wb_call call, int fd, long ret)
         {                                                                                          \
                 if (__builtin_expect(!armed(CALL), 1))                                             \
                         return (RET)passed((CALL), (FD), (PASS));                                  \
-                return NAME##_armed ARGS;                                                          \
+                return NAME##_armed WB_SITE_ARG ARGS;                                              \
         }
+/* The armed path gets the program's return address first: site= (SPEC §3)
+ * names the place of the call into the exported function. */
+#define WB_SITE_PARAM(...) (const void *site_, __VA_ARGS__)
+#define WB_SITE_ARG(...) (__builtin_return_address(0), __VA_ARGS__)
 #define WB_DEST(sa, len) (sa), (len)
 #define WB_NO_DEST NULL, 0
 #define WB_CUT(len) (cut_ && d_.limit < (len) ? d_.limit : (len))
@@ -314,7 +318,8 @@ static int splice_counted_fd(int in, int out)
         return out;
 }
 
-static struct wb_callinfo splice_info(enum wb_call call, int in, int out, size_t len, unsigned fl)
+static struct wb_callinfo splice_info(const void *site, enum wb_call call, int in, int out,
+                                      size_t len, unsigned fl)
 {
         int fd = splice_counted_fd(in, out), other = fd == in ? out : in;
         bool nonblocking = (fl & SPLICE_F_NONBLOCK) ||
@@ -324,6 +329,7 @@ static struct wb_callinfo splice_info(enum wb_call call, int in, int out, size_t
                                 .fd = fd,
                                 .len = len,
                                 .flags = nonblocking ? MSG_DONTWAIT : 0,
+                                .site = site,
                                 .writes_fd = fd == out && fd != in};
         return c;
 }
@@ -343,11 +349,11 @@ static long splice_passed(enum wb_call call, int in, int out, long ret)
         return passed_failed(call, fd, ret);
 }
 
-static __attribute__((noinline)) long splice_armed(enum wb_call call, int in, wb_off64 *offin,
-                                                   int out, wb_off64 *offout, size_t len,
-                                                   unsigned fl)
+static __attribute__((noinline)) long splice_armed(const void *site, enum wb_call call, int in,
+                                                   wb_off64 *offin, int out, wb_off64 *offout,
+                                                   size_t len, unsigned fl)
 {
-        struct wb_callinfo c = splice_info(call, in, out, len, fl);
+        struct wb_callinfo c = splice_info(site, call, in, out, len, fl);
         struct wb_decision d;
         enum wb_verdict v = engine_decide(&c, &d);
         size_t n = len;
@@ -367,13 +373,14 @@ WB_EXPORT ssize_t splice(int in, wb_off64 *offin, int out, wb_off64 *offout, siz
         if (__builtin_expect(!armed(WB_SPLICE), 1))
                 return splice_passed(WB_SPLICE, in, out,
                                      real_splice(in, offin, out, offout, len, fl));
-        return splice_armed(WB_SPLICE, in, offin, out, offout, len, fl);
+        return splice_armed(__builtin_return_address(0), WB_SPLICE, in, offin, out, offout, len,
+                            fl);
 }
 WB_EXPORT ssize_t tee(int in, int out, size_t len, unsigned int fl)
 {
         if (__builtin_expect(!armed(WB_TEE), 1))
                 return splice_passed(WB_TEE, in, out, real_tee(in, out, len, fl));
-        return splice_armed(WB_TEE, in, NULL, out, NULL, len, fl);
+        return splice_armed(__builtin_return_address(0), WB_TEE, in, NULL, out, NULL, len, fl);
 }
 
 /* ---- new fds ---- */
@@ -418,7 +425,8 @@ WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd
 WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 {
         const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
-        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, false};
+        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, __builtin_return_address(0),
+                                false};
         struct wb_decision d;
         int r, saved;
 

@@ -226,6 +226,10 @@ case("splice: pipe2sock without the flag, every fd blocking: not counted, untouc
     splice_case("pipe2sock", "none", "splice when=1 inflight=any", PASSED))
 case("splice: sock2pipe under 'splice type=pipe': the socket side is counted, so nothing is")(
     splice_case("sock2pipe", "flag", "splice type=pipe", PASSED))
+case("splice: site= names the program's call into splice (site=wbprobe counts it)")(
+    splice_case("sock2pipe", "flag", "splice site=wbprobe when=1", EAGAIN1, "in"))
+case("splice: site= of another object leaves the program's splice alone")(
+    splice_case("sock2pipe", "flag", "splice site=libwouldblock.so when=1", PASSED))
 case("tee: with SPLICE_F_NONBLOCK under 'tee when=1': EAGAIN on fd_in, then every byte")(
     splice_case("tee", "flag", "tee when=1", EAGAIN1, "in"))
 case("tee: without the flag, both pipes blocking: not counted, untouched")(
