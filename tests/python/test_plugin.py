@@ -496,3 +496,19 @@ def test_everything_under_xdist_leaves_pytest_whole(project):
     assert "INTERNALERROR" not in r.out + r.err and "Traceback" not in r.err, str(r)
     m = re.search(r"wouldblock: (\d+) injection\(s\) in (\d+) of 15 test\(s\)", r.out)
     assert m and int(m.group(1)) > 0, str(r)
+
+
+def test_the_example_project_catches_its_wrong_test(site):
+    """examples/pytest: the marker, the fixture, the whole-suite scenario of
+    its pytest.ini; its wrong test passes without faults and is caught."""
+    from conftest import ROOT, Project
+    example = Project(os.path.join(ROOT, "examples", "pytest"), site)
+    r = example.pytest("-rA", "-n", "2")
+    assert outcomes(r) == {
+        "test_line": "PASSED", "test_line_one_byte_at_a_time": "PASSED",
+        "test_exactly_under_several_faults": "PASSED", "test_fixture_counts_this_test": "PASSED",
+        "test_greeting": "FAILED", "test_exempt_from_the_suite_scenario": "PASSED"}, str(r)
+    assert "scenario first-read" in header(r)
+    assert "test_lineproto.py::test_greeting --wouldblock-seed=1 --wouldblock-scenario=first-read" in r.out
+    r = example.pytest("-rA", "--wouldblock-scenario", "")
+    assert r.rc == 0 and outcomes(r)["test_greeting"] == "PASSED", str(r)
