@@ -192,10 +192,28 @@ def _install(state):
             _check(api.wouldblock_set_rules(";".join(scenario_rules(state.scenario)).encode()))
     else:
         _check(api.wouldblock_set_rules(state.rules.encode() if state.rules else None))
-    if state.paused:
+    _apply_pause(api, state)
+
+
+# A pause of the caller's own (the pytest plugin holds injection outside the
+# tests), kept apart from the one that paused() restores.
+_held = False
+
+
+def _apply_pause(api, state):
+    if state.paused or _held:
         api.wouldblock_pause()
     else:
         api.wouldblock_resume()
+
+
+def hold(flag):
+    """Hold injection (True) or let it go on (False) whatever paused() says:
+    the pytest plugin holds it outside the tests, so pytest's own I/O is
+    never hit, even by rules with blocking=any or type=file."""
+    global _held
+    _held = bool(flag)
+    _apply_pause(_need(), _active)
 
 
 class _Change:

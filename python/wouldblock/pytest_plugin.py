@@ -28,6 +28,8 @@ import wouldblock as wb
 # before ("" if none). Also stops a second restart.
 REEXEC_VAR = "WOULDBLOCK_PYTEST_REEXEC"
 SEED_KEY = "wouldblock_seed"
+# what a test's child processes inherit of its rules
+CHILD_VARS = ("WOULDBLOCK_SCENARIO", "WOULDBLOCK_RULES", "WOULDBLOCK_SEED", "WOULDBLOCK_DISABLE")
 # what wouldblock_injected() knows; one that this library lacks counts 0
 CALLS = ("read readv recv recvfrom recvmsg recvmmsg write writev send sendto sendmsg sendmmsg "
          "accept accept4 sendfile splice tee connect").split()
@@ -45,6 +47,7 @@ class Settings:
         self.seed = seed
         self.seed_random = seed_random
         self.worker = False
+        self.outside = {}  # the WOULDBLOCK_* variables outside the tests
 
     @property
     def asked(self):
@@ -143,22 +146,24 @@ def pytest_configure(config):
         if st.asked and not st.worker:
             restart(config, "injection is asked for")
         return
-    # Loaded (started under it, or again by us): the asked rules become the
-    # suite's, and children inherit them.
+    # Loaded (started under it, by us or by the user). pytest's own I/O
+    # (collection, reports, xdist's channel, capture files) happens outside
+    # the tests' phases: held from here on, never injected.
+    wb.hold(True)
+    # The asked rules become the suite's through the API: the restart and
+    # xdist's workers start with none in their environment, so that rules
+    # that hit anything (blocking=any, type=file) cannot break the
+    # interpreter's own start-up. Each test's children get its rules.
     if st.asked and (st.scenario, st.rules) != wb.active()[:2]:
         try:
             wb.use(st.scenario, st.rules)
         except wb.WouldblockError as e:
-            raise pytest.UsageError("wouldblock: %s" % e)
-    for var, value in (("WOULDBLOCK_SCENARIO", st.scenario), ("WOULDBLOCK_RULES", st.rules)):
-        if st.asked:
-            if value:
-                os.environ[var] = value
-            else:
-                os.environ.pop(var, None)
+            asked = " ".join(["--wouldblock-scenario=%s" % st.scenario] * bool(st.scenario) +
+                             ["--wouldblock-rules=%s" % shlex.quote(st.rules)] * bool(st.rules))
+            raise pytest.UsageError("wouldblock: %s: %s" % (asked, e))
     # the suite's rules as they are now: what each test starts from
     st.scenario, st.rules = wb.active()[:2]
-    os.environ["WOULDBLOCK_SEED"] = str(st.seed)
+    st.outside = {v: os.environ.get(v) for v in CHILD_VARS}
 
 
 class XdistHooks:
@@ -174,7 +179,6 @@ class XdistHooks:
 def restart(config, why):
     """exec the same interpreter with the same arguments under the library
     (once), keeping the LD_PRELOAD entries that were there."""
-    st = config.stash[settings_key]
     lib = wb.bundled_library()
     if REEXEC_VAR in os.environ:
         raise pytest.UsageError(
@@ -191,9 +195,6 @@ def restart(config, why):
         capman.stop_global_capturing()  # the real stdout/stderr back, its files closed
     env = wb.environ()
     env[REEXEC_VAR] = os.environ.get("LD_PRELOAD", "")
-    for var, value in (("WOULDBLOCK_SCENARIO", st.scenario), ("WOULDBLOCK_RULES", st.rules)):
-        if value:
-            env[var] = value
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, env)
@@ -253,8 +254,8 @@ def _marker_args(marker):
     return marker.kwargs.get("scenario"), rules
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
+def start_test(item):
+    """The test's rules (its marker's, or none for no_wouldblock) and seed."""
     st = item.config.stash[settings_key]
     marker = item.get_closest_marker("wouldblock")
     exempt = item.get_closest_marker("no_wouldblock")
@@ -267,6 +268,7 @@ def pytest_runtest_setup(item):
                 if st.worker else ""), pytrace=False)
         return
     under = None
+    scenario, rules = st.scenario, st.rules
     try:
         if exempt is not None:
             wb.paused()
@@ -275,9 +277,9 @@ def pytest_runtest_setup(item):
             wb.use(scenario, rules)
             under = " ".join(filter(None, ["scenario %s" % scenario if scenario else None,
                                            "rules %r" % rules if rules else None])) + " (marker)"
-        elif st.asked or st.scenario or st.rules:
-            under = " ".join(filter(None, ["scenario %s" % st.scenario if st.scenario else None,
-                                           "rules %r" % st.rules if st.rules else None]))
+        elif scenario or rules:
+            under = " ".join(filter(None, ["scenario %s" % scenario if scenario else None,
+                                           "rules %r" % rules if rules else None]))
     except wb.WouldblockError as e:
         restore(st)
         pytest.fail("%s: @pytest.mark.wouldblock(%s): %s" % (
@@ -286,22 +288,59 @@ def pytest_runtest_setup(item):
             pytrace=False)
     t = TestState(test_seed(st.seed, item.nodeid), under)
     wb.set_seed(t.seed)  # and the rules count from the start again
-    os.environ["WOULDBLOCK_SEED"] = str(t.seed)  # for the test's children
+    set_child_env({"WOULDBLOCK_SCENARIO": scenario, "WOULDBLOCK_RULES": rules,
+                   "WOULDBLOCK_SEED": str(t.seed),
+                   "WOULDBLOCK_DISABLE": "1" if exempt is not None else None})
     item.stash[test_key] = t
 
 
+def set_child_env(values):
+    for var, value in values.items():
+        if value:
+            os.environ[var] = value
+        else:
+            os.environ.pop(var, None)
+
+
 def restore(st):
-    """Back to the suite's rules, unpaused, the base seed for children."""
+    """Back to the suite's rules, unpaused; the environment as it was."""
     if wb.active() != (st.scenario, st.rules, False):
         wb.use(st.scenario, st.rules)
-    os.environ["WOULDBLOCK_SEED"] = str(st.seed)
+    set_child_env(st.outside)
 
 
-@pytest.hookimpl(hookwrapper=True)
+# Injection is on only while the test's own code runs: each phase's
+# innermost wrapper lets it go and holds it again before the outer wrappers
+# (capture reading its files, logging) and the reports (xdist's channel) run.
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_setup(item):
+    start_test(item)  # before the fixtures: they run under the test's rules
+    yield from _inject_inside(item)
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item):
+    yield from _inject_inside(item)
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_runtest_teardown(item):
-    yield
+    yield from _inject_inside(item)
     if item.stash.get(test_key, None) is not None:
         restore(item.config.stash[settings_key])
+
+
+def _inject_inside(item):
+    on = item.stash.get(test_key, None) is not None
+    if on:
+        wb.hold(False)
+    try:
+        yield
+    finally:
+        if on:
+            wb.hold(True)
 
 
 @pytest.fixture

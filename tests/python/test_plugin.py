@@ -196,9 +196,11 @@ def test_rules_option_and_ini_twins(project):
 def test_bad_suite_rules_or_seed_are_errors(project):
     project.write("test_a.py", "def test_x():\n    pass\n")
     r = project.pytest("--wouldblock-rules", "rcv when=1")
-    assert r.rc == 125 and "WOULDBLOCK_RULES:1: unknown call 'rcv'" in r.err, str(r)
+    assert r.rc == 4, str(r)
+    assert "wouldblock: --wouldblock-rules='rcv when=1': api:1: unknown call 'rcv'" in r.err, str(r)
     r = project.pytest("--wouldblock-scenario", "no-such")
-    assert r.rc == 125 and "unknown scenario 'no-such'" in r.err, str(r)
+    assert r.rc == 4 and "--wouldblock-scenario=no-such: " in r.err, str(r)
+    assert "unknown scenario 'no-such'" in r.err and "flaky-net" in r.err, str(r)
     r = project.pytest("--wouldblock-rules", "recv", "--wouldblock-seed", "seven")
     assert r.rc == 4 and "--wouldblock-seed: 'seven'" in r.err, str(r)
 
@@ -512,3 +514,27 @@ def test_the_example_project_catches_its_wrong_test(site):
     assert "test_lineproto.py::test_greeting --wouldblock-seed=1 --wouldblock-scenario=first-read" in r.out
     r = example.pytest("-rA", "--wouldblock-scenario", "")
     assert r.rc == 0 and outcomes(r)["test_greeting"] == "PASSED", str(r)
+
+
+def test_pytest_own_io_is_never_injected(project):
+    """Rules that hit everything, blocking fds and files included: pytest's
+    collection, capture, reports and xdist's channel run outside the tests'
+    phases, where the plugin holds injection."""
+    project.write("test_a.py", """
+        import pytest
+        @pytest.mark.parametrize("i", range(20))
+        def test_quiet(i):
+            pass
+        def test_hit(wouldblock):
+            import os
+            r, w = os.pipe()
+            with pytest.raises(BlockingIOError):
+                os.write(w, b"x")   # a blocking pipe, hit by blocking=any
+            assert wouldblock.injected("write") == 1
+    """)
+    rules = ("read,readv,recv,recvfrom,recvmsg,write,writev,send,sendto,sendmsg "
+             "blocking=any type=socket,pipe,tty,file,other inflight=any when=1+2")
+    for extra in ([], ["-n", "2"]):
+        r = project.pytest("-rA", *extra, "--wouldblock-rules", rules)
+        assert r.rc == 0 and re.search(r"21 passed", r.out), str(r)
+        assert "INTERNALERROR" not in r.out + r.err, str(r)
