@@ -538,3 +538,27 @@ def test_pytest_own_io_is_never_injected(project):
         r = project.pytest("-rA", *extra, "--wouldblock-rules", rules)
         assert r.rc == 0 and re.search(r"21 passed", r.out), str(r)
         assert "INTERNALERROR" not in r.out + r.err, str(r)
+
+
+def test_several_scenarios_and_rules_together(project):
+    """--wouldblock-scenario A,B and --wouldblock-rules together: one rule
+    set of all of them (the module reads the scenarios' rules from the
+    scenario file the library uses)."""
+    project.write("test_a.py", """
+        import socket, wouldblock as wb
+
+        def test_all_apply():
+            a, b = socket.socketpair()
+            a.setblocking(False); b.setblocking(False)
+            assert b.send(b"hello") == 1          # short-writes
+            try:
+                a.recv(10)                        # first-read
+                raise AssertionError("recv was not injected")
+            except BlockingIOError:
+                pass
+            assert wb.active()[:2] == ("first-read,short-writes", "accept when=1")
+    """)
+    r = project.pytest("-rA", "--wouldblock-scenario", "first-read,short-writes",
+                       "--wouldblock-rules", "accept when=1")
+    assert outcomes(r) == {"test_all_apply": "PASSED"}, str(r)
+    assert "scenario first-read,short-writes, rules 'accept when=1'" in header(r)
