@@ -9,7 +9,6 @@ must stay first in LD_PRELOAD. --tap prints TAP for tests/tap-run after
 pytest's own summary.
 """
 import os
-import shutil
 import subprocess
 import sys
 import textwrap

@@ -1,14 +1,11 @@
 """The pytest plugin (SPEC §10), through real pytest runs of small projects:
 options and ini twins, markers, the fixture, the restart under the library,
 xdist, per-test seeds, the rerun line, the summary."""
-import json
 import os
 import re
 import shlex
 import subprocess
 import sys
-
-import pytest
 
 from conftest import PRELOAD_PREFIX
 
