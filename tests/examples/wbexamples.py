@@ -68,12 +68,16 @@ EXAMPLES = [
             "would-block told by errno == EAGAIN only"),
     Example("busy_wait", "python", None, "recv when=1..3000", "spin",
             "retries recv without waiting"),
+    Example("print_stdout", "python", None, "write when=1 until=poll inflight=any", "crash",
+            "print() to a non-blocking stdout"),
     Example("epoll_echo", "c", "short-reads", None, "hang",
             "edge-triggered epoll, one read per event"),
     Example("short_write", "c", "short-writes", None, "lost",
             "send's short count ignored"),
     Example("connect_check", "c", "slow-connect", None, "wrong",
             "writable taken for connected"),
+    Example("sendfile_server", "c", "short-writes", None, "lost",
+            "partial sendfile taken for the whole file"),
 ]
 # Right by construction: run under every built-in scenario instead.
 ASYNCIO = Example("asyncio_echo", "python", None, None, None,
