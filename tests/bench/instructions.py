@@ -17,6 +17,7 @@ counted here).
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     a = ap.parse_args()
+    for tool in ("valgrind", "objdump"):
+        if not shutil.which(tool):
+            sys.exit("bench-instructions needs %s (apt-get install %s)"
+                     % (tool, "valgrind" if tool == "valgrind" else "binutils"))
     lib = os.path.abspath(os.path.join(a.build, "libwouldblock.so"))
     ping = os.path.join(a.build, "bench", "ping")
     locked = locked_offsets(lib)
