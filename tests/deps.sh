@@ -10,6 +10,8 @@ command -v make >/dev/null 2>&1 || need="$need make"
 # (cmocka.h needs the standard headers in front of it)
 printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
 	${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+# the runner reads the library's JSON reports with jansson
+printf '#include <jansson.h>\n' | ${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libjansson-dev"
 if [ "${1:-build}" = test ]; then
 	command -v python3 >/dev/null 2>&1 || need="$need python3"
 	command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"

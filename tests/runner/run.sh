@@ -385,6 +385,15 @@ test_summary() {
 	grep -qE "^  longest spin: 1 \(read on fd [0-9]+, pid [0-9]+ .*runner_prog\)$" "$tmp/err" || why "no spin row"
 }
 
+# a killed COMMAND is said to be killed, never "nothing was injected"
+test_killed_run() {
+	run "$wb" -s first-read --expect-injections -- sh -c 'kill -KILL $$'
+	has_rc 137 && err_has "killed by signal 9 (SIGKILL)" || return 1
+	grep -q "nothing was injected\|was libwouldblock.so loaded" "$tmp/err" && why "stderr:" "$(shown "$tmp/err")" && return 1
+	run "$wb" -s first-read --summary -- sh -c 'kill -SEGV $$'
+	has_rc 139 && err_has "crashed (signal 11, SIGSEGV)" && private_dir_empty
+}
+
 test_summary_tree() {
 	run "$wb" -s first-read --summary -- sh -c "'$prog'; '$prog'; exit 0"
 	has_rc 0 && err_has "summary of 3 processes: 2 injected" &&
@@ -542,6 +551,7 @@ t "--expect-injections: 3 when no process wrote a report" test_expect_no_report
 t "--expect-injections with --report: reports still where asked" test_expect_with_report
 t "--summary: calls, rules and the longest spin" test_summary
 t "--summary: summed over a tree of processes" test_summary_tree
+t "a killed or crashed COMMAND: said so, never 'nothing injected'" test_killed_run
 t "make install DESTDIR=... PREFIX=/usr" test_install_destdir
 t "installed runner works with no build tree" test_install_prefix
 if command -v pkg-config >/dev/null; then
