@@ -130,7 +130,7 @@ static bool parse_line(struct recording *rec, struct id_map *ids, const char *s,
                         p->blocking = blocking;
                 return true;
         }
-        if (!read_u64(&s, end, &k) || k == 0 || s >= end || memchr(s, ' ', (size_t)(end - s)))
+        if (!read_u64(&s, end, &k) || k == 0 || s >= end)
                 return false;
         rec->injects = xrealloc(rec->injects, rec->n_injects + 1, sizeof *rec->injects);
         rec->injects[rec->n_injects++] = (struct rec_inject){

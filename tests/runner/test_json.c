@@ -9,6 +9,7 @@
 
 #include "preload.h"
 #include "recording.h"
+#include "replay.h"
 #include "reports.h"
 
 #include <signal.h>
@@ -324,7 +325,7 @@ static const char recording_text[] =
     "process 102 cli\n"
     "point 1 connect site=cli+0x99 type=socket family=inet port=8080 process=cli\n"
     "inject 1 1 errno=EINPROGRESS\n"
-    "inject 1 2 short=1 extra\n"
+    "inject 1 2 short=1 edge=none\n"
     "bogus 1 2\n"
     "inject 7 1 errno=EAGAIN\n"
     "hits 1 1";
@@ -337,7 +338,7 @@ static void reads_a_recording(void **state)
         recording_parse(&rec, recording_text, strlen(recording_text));
         assert_int_equal(rec.processes, 3);
         assert_int_equal(rec.n_points, 3);
-        assert_int_equal(rec.bad_lines, 4); /* short=1 extra, bogus, inject 7, the cut line */
+        assert_int_equal(rec.bad_lines, 3); /* bogus, inject 7, the cut line */
         recording_sort(&rec);
         assert_string_equal(rec.points[0].key,
                             "connect site=cli+0x99 type=socket family=inet port=8080 process=cli");
@@ -349,8 +350,9 @@ static void reads_a_recording(void **state)
         assert_int_equal(rec.points[2].hits, 4);
         assert_int_equal(rec.points[2].blocking, 5);
         assert_int_equal(rec.points[0].hits, 0); /* killed before exit */
-        assert_int_equal(rec.points[0].max_inject, 1);
-        assert_int_equal(rec.n_injects, 2);
+        assert_int_equal(rec.n_injects, 3);
+        assert_string_equal(rec.injects[2].action, "short=1 edge=none");
+        assert_int_equal(rec.points[0].max_inject, 2);
         assert_int_equal(rec.injects[0].point, 1);
         assert_int_equal(rec.injects[0].k, 3);
         assert_string_equal(rec.injects[0].action, "errno=EAGAIN");
@@ -383,6 +385,49 @@ static void says_killed_or_crashed(void **state)
                             "crashed (signal 6, SIGABRT)");
 }
 
+/* Replayed injections: one rule per point and action, hits merged into
+ * ranges, at most WB_MAX_WHEN items a rule. */
+static void replays_a_set_of_injections(void **state)
+{
+        (void)state;
+        struct recording rec = {0};
+        char text[8192] = "process 1 p\npoint 1 recv site=p+0x10 type=socket process=p\n"
+                          "point 2 write site=p+0x20 type=pipe process=p\n";
+        for (int k = 1; k <= 40; k++) {
+                char line[64];
+                /* recv: hits 1..3, then every other hit; write: 5, short=1 at 6 */
+                if (k <= 3 || k % 2 == 0) {
+                        snprintf(line, sizeof line, "inject 1 %d errno=EAGAIN\n", k);
+                        strcat(text, line);
+                }
+        }
+        strcat(text, "inject 2 6 short=1\ninject 2 5 errno=EAGAIN\n");
+        recording_parse(&rec, text, strlen(text));
+        assert_int_equal(rec.n_injects, 24);
+
+        unsigned all[24], two[2] = {23, 0}; /* write at 5, recv at 1 */
+        for (unsigned i = 0; i < 24; i++)
+                all[i] = 23 - i; /* any order */
+        char *rules = replay_rules(&rec, two, 2);
+        assert_string_equal(rules, "recv site=p+0x10 type=socket process=p per=process when=1 "
+                                   "errno=EAGAIN;write site=p+0x20 type=pipe process=p "
+                                   "per=process when=5 errno=EAGAIN");
+        free(rules);
+        rules = replay_rules(&rec, all, 24);
+        assert_string_equal(rules,
+                            "recv site=p+0x10 type=socket process=p per=process "
+                            "when=1..4,6,8,10,12,14,16,18,20,22,24,26,28,30,32,34 errno=EAGAIN;"
+                            "recv site=p+0x10 type=socket process=p per=process when=36,38,40 "
+                            "errno=EAGAIN;"
+                            "write site=p+0x20 type=pipe process=p per=process when=5 errno=EAGAIN;"
+                            "write site=p+0x20 type=pipe process=p per=process when=6 short=1");
+        free(rules);
+        rules = replay_rules(&rec, all, 0);
+        assert_string_equal(rules, "");
+        free(rules);
+        recording_free(&rec);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -399,6 +444,7 @@ int main(void)
             cmocka_unit_test(puts_the_library_first_but_behind_sanitizers),
             cmocka_unit_test(reads_a_recording),
             cmocka_unit_test(says_killed_or_crashed),
+            cmocka_unit_test(replays_a_set_of_injections),
         };
         return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
 }
