@@ -3,6 +3,8 @@
 
 #include "counter.h"
 #include "fdstate.h"
+#include "record.h"
+#include "site.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -164,6 +166,8 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 if (!rt->inert)
                         rs->armed |= rules[i].calls;
         }
+        if (record_active())
+                rs->armed = WB_GROUP_ALL; /* every call is seen and recorded */
         old = atomic_exchange_explicit(&active, rs, memory_order_seq_cst);
         atomic_store_explicit(&wb_engine_armed, rs->armed, memory_order_release);
         if (old)
@@ -273,6 +277,15 @@ static bool is_mmsg(enum wb_call call)
         return call == WB_RECVMMSG || call == WB_SENDMMSG;
 }
 
+/* Does the call's place pass the rule's site=? The executable answers to
+ * its file's basename and to argv[0]'s, as with process=. */
+static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
+{
+        if (strcmp(r->site, at->module) != 0 && !(at->main && strcmp(r->site, process_argv0) == 0))
+                return false;
+        return !r->site_has_offset || r->site_offset == at->offset;
+}
+
 static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                               struct wb_decision *d);
 static void commit(const struct wb_decision *d);
@@ -291,11 +304,23 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         enum wb_verdict verdict = WB_PASS;
         struct wb_fdfacts f;
         int nonblocking = -1;
+        struct wb_site at;
+        bool located = false;
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
+
+        struct wb_rec rec = {0, 0};
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
         fd_state_get(c->fd, &f);
+        if (record_active() && (f.type & WB_TYPE_DEFAULT)) {
+                /* a hit: a call that a blocking=no rule would count */
+                if (!(c->flags & MSG_DONTWAIT))
+                        nonblocking = fd_state_nonblocking(c->fd, f.gen);
+                site_lookup(c->site, &at);
+                located = true;
+                record_call(c, &f, (c->flags & MSG_DONTWAIT) || nonblocking, &at, &rec);
+        }
 
         for (unsigned i = 0; i < rs->n; i++) {
                 struct rule_rt *rt = &rs->r[i];
@@ -319,6 +344,13 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         if (nonblocking < 0)
                                 nonblocking = fd_state_nonblocking(c->fd, f.gen);
                         if (!nonblocking)
+                                continue;
+                }
+                if (r->site[0]) {
+                        if (!located)
+                                site_lookup(c->site, &at);
+                        located = true;
+                        if (!site_passes(r, &at))
                                 continue;
                 }
                 if (f.tracked)
@@ -392,6 +424,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 d->slot_ = s;
                 d->gen_ = f.gen;
                 d->fd_ = c->fd;
+                d->rec_id_ = rec.id;
+                d->rec_k_ = rec.k;
                 if (s && (fl & FLAG_DEFERRED))
                         flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
                 d->until_start_ = r->until_poll && !forced;
@@ -425,4 +459,5 @@ static void commit(const struct wb_decision *d)
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
         counter_add(&rt->injected, 1);
+        record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
 }

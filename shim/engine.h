@@ -21,6 +21,7 @@ struct wb_callinfo {
         int flags;                   /* MSG_* of socket calls */
         const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
         socklen_t addrlen;
+        const void *site; /* the return address of the program's call into the wrapper */
 };
 
 enum wb_verdict {
@@ -48,6 +49,8 @@ struct wb_decision {
         int fd_;
         bool until_start_; /* an until=poll run starts here */
         bool mmsg_cut_;    /* the wrapper's: an mmsg call was really cut */
+        uint32_t rec_id_;  /* recording: the call's point and hit number */
+        uint64_t rec_k_;
 };
 
 /* Calls that some active rule names: the wrappers' one-branch fast path. */

@@ -150,29 +150,6 @@ static void expand_path(const char *pattern, char *out, size_t size)
         config_expand_pid(pattern, pid.buf, pid.len, out, size);
 }
 
-static int absolute(const char *path, char *out, size_t size, struct wb_diag *d, const char *var)
-{
-        size_t n;
-        if (path[0] == '/') {
-                n = strlen(path);
-                if (n >= size)
-                        goto long_path;
-                memcpy(out, path, n + 1);
-                return 0;
-        }
-        if (!getcwd(out, size))
-                goto long_path;
-        n = strlen(out);
-        if (n + 1 + strlen(path) >= size)
-                goto long_path;
-        out[n] = '/';
-        memcpy(out + n + 1, path, strlen(path) + 1);
-        return 0;
-long_path:
-        snprintf(d->msg, sizeof d->msg, "%s:1: path too long: %s", var, path);
-        return -1;
-}
-
 static int open_log(void)
 {
         char path[PATH_MAX];
@@ -199,13 +176,13 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
         owner = getpid();
         spin_limit = s->spin_limit;
         report_set_scenarios(s->scenarios ? s->scenarios : "");
-        if (s->report &&
-            absolute(s->report, report_path, sizeof report_path, d, "WOULDBLOCK_REPORT"))
+        if (s->report && config_absolute_path(s->report, report_path, sizeof report_path, d,
+                                              "WOULDBLOCK_REPORT"))
                 return -1;
         if (!s->log)
                 return 0;
         if (strcmp(s->log, "stderr") != 0 &&
-            absolute(s->log, log_path, sizeof log_path, d, "WOULDBLOCK_LOG"))
+            config_absolute_path(s->log, log_path, sizeof log_path, d, "WOULDBLOCK_LOG"))
                 return -1;
         log_fd = open_log();
         if (log_fd < 0) {

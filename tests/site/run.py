@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""run.py - site= and recording mode (WOULDBLOCK_RECORD), end to end.
+
+siteprobe (siteprobe.c) makes the same read(2) from its executable, from a
+library it links, from one it dlopen()s and from a forked child; pyrecord.py
+is a small Python program. The cases check which of those calls a site=
+rule hits, what the recording lists, and the invariant the runner relies
+on: replaying a recorded point's rule with when=K injects at exactly that
+hit again.
+
+Prints TAP like tests/e2e/run.py, whose Suite runs the programs.
+
+    run.py --build DIR [-v] [REGEX...]
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import run as e2e  # noqa: E402  (the e2e suite's runner and checks)
+
+from run import Fail, Skip, check, equal  # noqa: E402
+
+CASES = []
+
+
+def case(name):
+    def register(fn):
+        CASES.append((name, fn))
+        return fn
+
+    return register
+
+
+# ---- running and reading recordings ----
+
+
+class Recording:
+    """The files one run recorded, one per process, each parsed into
+    pid, name, points {id: (call, filters)}, injects [(id, k, action)],
+    hits {id: (n, blocking)}."""
+
+    def __init__(self, directory):
+        self.procs = []
+        for name in sorted(os.listdir(directory)):
+            with open(os.path.join(directory, name)) as f:
+                self.procs.append(self.parse(f.read(), name))
+
+    @staticmethod
+    def parse(text, name):
+        p = {"pid": None, "name": None, "points": {}, "injects": [], "hits": {}, "lines": []}
+        for line in text.splitlines():
+            p["lines"].append(line)
+            word, _, rest = line.partition(" ")
+            if word == "process":
+                check(p["pid"] is None, "%s: a second process line: %r" % (name, line))
+                pid, _, p["name"] = rest.partition(" ")
+                p["pid"] = int(pid)
+            elif word == "point":
+                pid, call, filters = rest.split(" ", 2)
+                p["points"][int(pid)] = (call, filters)
+            elif word == "inject":
+                pid, k, action = rest.split(" ")
+                p["injects"].append((int(pid), int(k), action))
+            elif word == "hits":
+                pid, n, blocking = rest.split(" ")
+                p["hits"][int(pid)] = (int(n), int(blocking))
+            else:
+                raise Fail("%s: unknown line %r" % (name, line))
+        check(p["lines"] and p["lines"][0].startswith("process "),
+              "%s: the first line is not the process line: %r" % (name, p["lines"][:1]))
+        return p
+
+    def only(self):
+        check(len(self.procs) == 1, "expected one process, got %d" % len(self.procs))
+        return self.procs[0]
+
+    def with_point(self, filters):
+        """the process whose recording lists a point with these filters"""
+        found = [p for p in self.procs if any(f == filters for _, f in p["points"].values())]
+        check(len(found) == 1, "%d processes have a point %r" % (len(found), filters))
+        return found[0]
+
+    def describe(self):
+        return "\n".join("%s: %s" % (p["pid"], l) for p in self.procs for l in p["lines"])
+
+
+def recorded(s, argv, rules=None, **kw):
+    """run argv recording; (result, Recording)"""
+    d = s.newdir("rec")
+    env = dict(kw.pop("env", {}))
+    env["WOULDBLOCK_RECORD"] = os.path.join(d, "rec.%p")
+    r = s.run(argv, rules=rules, env=env, **kw)
+    return r, Recording(d)
+
+
+def probe(s):
+    return os.path.join(s.build, "site", "siteprobe")
+
+
+def lines_of(result, where):
+    """the outcomes a siteprobe run printed for WHERE, in order"""
+    return [l.split(" ", 1)[1] for l in result.stdout.splitlines() if l.split(" ", 1)[0] == where]
+
+
+def expect_outcomes(result, expected):
+    """expected: where -> list of outcomes ("4", "-1 EAGAIN")"""
+    for where, outs in expected.items():
+        got = lines_of(result, where)
+        if got != outs:
+            raise Fail("%s: expected %r, got %r\n%s" % (where, outs, got, result.describe()))
+
+
+def addr2line_function(binary, offset):
+    """the function holding the address at offset in binary (addr2line -f)"""
+    if not shutil.which("addr2line"):
+        raise Skip("addr2line (binutils) is not installed")
+    # the return address is just past the call: the call itself is one byte before
+    out = subprocess.run(["addr2line", "-f", "-e", binary, "0x%x" % (offset - 1)],
+                         capture_output=True, text=True, timeout=30).stdout
+    return out.splitlines()[0] if out else ""
+
+
+SITE_RE = re.compile(r"site=(?P<module>\S+?)\+0x(?P<offset>[0-9a-f]+) ")
+
+
+# ---- site= ----
+
+ALL2 = ["all", "2"]
+
+
+@case("site=: the executable's module hits its calls (parent and child), not the libraries'")
+def _(s):
+    r = s.run([probe(s)] + ALL2, rules="read site=siteprobe").ok()
+    expect_outcomes(r, {"exe": ["-1 EAGAIN"] * 2, "lib": ["4", "4"], "dl": ["4", "4"],
+                        "child": ["-1 EAGAIN"] * 2})
+
+
+@case("site=: a linked library's module hits its calls only")
+def _(s):
+    r = s.run([probe(s)] + ALL2, rules="read site=libsiteprobe.so").ok()
+    expect_outcomes(r, {"exe": ["4", "4"], "lib": ["-1 EAGAIN"] * 2, "dl": ["4", "4"],
+                        "child": ["4", "4"]})
+
+
+@case("site=: a library dlopen()ed by path is in the table once loaded")
+def _(s):
+    r = s.run([probe(s)] + ALL2, rules="read site=libsitedl.so").ok()
+    expect_outcomes(r, {"exe": ["4", "4"], "lib": ["4", "4"], "dl": ["-1 EAGAIN"] * 2,
+                        "child": ["4", "4"]})
+
+
+@case("site=: the executable answers to argv[0]'s basename too")
+def _(s):
+    r = s.run([probe(s)] + ALL2, rules="read site=other-name", executable=probe(s))
+    # argv[0] stays the path: nothing named other-name, nothing injected
+    expect_outcomes(r.ok(), {"exe": ["4", "4"]})
+    link = os.path.join(s.newdir("link"), "other-name")
+    os.symlink(probe(s), link)
+    r = s.run([link] + ALL2, rules="read site=other-name").ok()
+    expect_outcomes(r, {"exe": ["-1 EAGAIN"] * 2, "lib": ["4", "4"]})
+
+
+@case("site=MODULE+0xOFFSET: the offset the recording prints hits that call and no other")
+def _(s):
+    _, rec = recorded(s, [probe(s)] + ALL2)
+    parent = rec.with_point(next(f for c, f in rec.procs[0]["points"].values()
+                                 if "site=siteprobe+" in f))
+    exe_filters = [f for c, f in parent["points"].values() if "site=siteprobe+" in f]
+    check(len(exe_filters) == 1, "one executable point in the parent: %r" % exe_filters)
+    m = SITE_RE.search(exe_filters[0] + " ")
+    site = "siteprobe+0x" + m["offset"]
+    r = s.run([probe(s)] + ALL2, rules="read site=" + site).ok()
+    # the child reads from another place of the executable
+    expect_outcomes(r, {"exe": ["-1 EAGAIN"] * 2, "lib": ["4", "4"], "dl": ["4", "4"],
+                        "child": ["4", "4"]})
+    r = s.run([probe(s)] + ALL2, rules="read site=siteprobe+0x%x" % (int(m["offset"], 16) + 1)).ok()
+    expect_outcomes(r, {"exe": ["4", "4"], "child": ["4", "4"]})
+
+
+@case("site=: recorded offsets fall in the functions that call read (addr2line)")
+def _(s):
+    _, rec = recorded(s, [probe(s)] + ALL2)
+    where = {}
+    for p in rec.procs:
+        for call, filters in p["points"].values():
+            m = SITE_RE.search(filters + " ")
+            where[(m["module"], int(m["offset"], 16))] = True
+    d = os.path.join(s.build, "site")
+    funcs = sorted(addr2line_function(os.path.join(d, mod), off) for mod, off in where)
+    equal(funcs, sorted(["exe_read", "child_read", "siteprobe_lib_read", "siteprobe_lib_read"]),
+          "functions of the recorded sites")
+
+
+@case("site=: a dlopen by bare name still searches the caller's RUNPATH (tail call)")
+def _(s):
+    r = s.run([probe(s), "dlbare", "1"], rules="read site=?").ok()
+    # found through siteprobe's RUNPATH only; its calls are outside the table
+    # until the next refresh, so they are the unknown place '?'
+    expect_outcomes(r, {"dl": ["-1 EAGAIN"]})
+
+
+# ---- recording ----
+
+
+@case("record: siteprobe's points, one file per process, hits and no injection")
+def _(s):
+    r, rec = recorded(s, [probe(s)] + ALL2)
+    r.ok()
+    check(len(rec.procs) == 2, "two processes recorded\n" + rec.describe())
+    parent, child = sorted(rec.procs, key=lambda p: len(p["points"]), reverse=True)
+    for p in (parent, child):
+        equal(p["name"], "siteprobe", "process name")
+        equal(p["injects"], [], "inject lines")
+    calls = [c for c, _ in parent["points"].values()]
+    equal(calls, ["read"] * 3, "parent's calls")
+    modules = [SITE_RE.search(f + " ")["module"] for _, f in parent["points"].values()]
+    equal(modules, ["siteprobe", "libsiteprobe.so", "libsitedl.so"], "parent's modules, in order")
+    for _, f in parent["points"].values():
+        check(re.fullmatch(r"site=\S+\+0x[1-9a-f][0-9a-f]* type=pipe process=siteprobe", f),
+              "filters %r" % f)
+    equal(parent["hits"], {1: (2, 0), 2: (2, 0), 3: (2, 0)}, "parent's hits")
+    equal(list(child["points"]), [1], "child's point numbers")
+    equal(child["hits"], {1: (2, 0)}, "child's hits")
+    check(child["points"][1] != parent["points"][1], "the child reads from its own place")
+
+
+@case("record: calls on a blocking pipe count in BLOCKING_N only")
+def _(s):
+    _, rec = recorded(s, [probe(s), "blocking", "3"])
+    p = rec.only()
+    equal(p["hits"], {1: (0, 3)}, "hits")
+
+
+@case("record: an injection is listed with its point, hit number and action")
+def _(s):
+    r, rec = recorded(s, [probe(s)] + ALL2,
+                      rules="read site=libsiteprobe.so per=process when=2 short=1")
+    expect_outcomes(r.ok(), {"lib": ["4", "1"]})
+    parent = rec.with_point(next(f for p in rec.procs for _, f in p["points"].values()
+                                 if "libsiteprobe.so" in f))
+    equal(parent["injects"], [(2, 2, "short=1")], "inject lines")
+
+
+def deferrable(call, filters):
+    """An output EAGAIN on a pipe or unix socket waits for bytes in flight
+    (SPEC 4): its rule fires at hit K or at the first later hit where that
+    is faithful, if any."""
+    return call in ("write", "writev", "send", "sendto", "sendmsg", "sendmmsg") and (
+        "type=pipe" in filters or "family=unix" in filters)
+
+
+def replay(s, argv, call, filters, k):
+    """Run argv with the point's rule at hit k; check exactly one injection
+    happened, at that point's k-th hit (or, deferred, at a later one)."""
+    rules = "%s %s per=process when=%d" % (call, filters, k)
+    r, rec = recorded(s, argv, rules=rules)
+    injected = [l for l in r.log if e2e.LOG_RE.match(l)]
+    p = rec.with_point(filters)
+    point = next(i for i, (c, f) in p["points"].items() if (c, f) == (call, filters))
+    if deferrable(call, filters):
+        check(len(injected) <= 1 and all(i == point and kk >= k for i, kk, _ in p["injects"]),
+              "rules %r: a deferred injection lands at hit %d or later\n%s" % (rules, k, rec.describe()))
+        return r
+    check(len(injected) == 1, "rules %r: %d injections, expected 1\n%s\n%s"
+          % (rules, len(injected), r.describe(), rec.describe()))
+    equal(p["injects"], [(point, k, "errno=EAGAIN")], "rules %r: inject lines" % rules)
+    return r
+
+
+@case("record: replaying each recorded hit injects exactly there (siteprobe, with a child)")
+def _(s):
+    argv = [probe(s)] + ALL2
+    _, rec = recorded(s, argv)
+    runs = 0
+    for p in rec.procs:
+        child = len(p["points"]) == 1  # the parent has three
+        for pid, (call, filters) in p["points"].items():
+            module = SITE_RE.search(filters + " ")["module"]
+            where = {"siteprobe": "child" if child else "exe", "libsiteprobe.so": "lib",
+                     "libsitedl.so": "dl"}[module]
+            for k in range(1, p["hits"][pid][0] + 1):
+                r = replay(s, argv, call, filters, k)
+                runs += 1
+                # and the program saw it there: the k-th call from that place
+                outs = lines_of(r, where)
+                equal([i + 1 for i, o in enumerate(outs) if o == "-1 EAGAIN"], [k],
+                      "rules at hit %d of %s: failing calls of %s" % (k, filters, where))
+    equal(runs, 8, "replays")
+
+
+@case("record: replaying each recorded hit of a Python program injects exactly there")
+def _(s):
+    argv = [s.python, os.path.join(HERE, "pyrecord.py")]
+    r, rec = recorded(s, argv)
+    r.ok()
+    p = rec.only()
+    ours = [(i, c, f) for i, (c, f) in p["points"].items() if p["hits"].get(i, (0, 0))[0] > 0]
+    calls = sorted(set(c for _, c, _ in ours))
+    check({"recv", "send", "read"} <= set(calls), "points %r\n%s" % (calls, rec.describe()))
+    exact = 0
+    for i, call, filters in ours:
+        for k in range(1, min(p["hits"][i][0], 3) + 1):
+            replay(s, argv, call, filters, k)
+            exact += not deferrable(call, filters)
+    check(exact >= 4, "only %d exact replays" % exact)
+
+
+@case("record: the same points and hits on 10 runs with ASLR on")
+def _(s):
+    with open("/proc/sys/kernel/randomize_va_space") as f:
+        if f.read().strip() == "0":
+            raise Skip("address-space randomization is off on this machine")
+    seen = set()
+    for _ in range(10):
+        _, rec = recorded(s, [probe(s)] + ALL2)
+        text = "\n".join(re.sub(r"^process \d+", "process", l)
+                         for p in sorted(rec.procs, key=lambda p: -len(p["points"]))
+                         for l in p["lines"])
+        seen.add(text)
+    check(len(seen) == 1, "%d different recordings:\n%s" % (len(seen), "\n----\n".join(seen)))
+
+
+@case("record: a file that cannot be opened is a configuration error (125)")
+def _(s):
+    r = s.run([probe(s), "blocking", "1"], env={"WOULDBLOCK_RECORD": "/nonexistent/dir/rec"})
+    equal(r.rc, 125, "exit status")
+    check("wouldblock: WOULDBLOCK_RECORD:1: cannot open /nonexistent/dir/rec" in r.stderr,
+          "message\n" + r.describe())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default=os.environ.get("WB_BUILD", os.path.join(HERE, "..", "..", "build")))
+    ap.add_argument("-v", "--verbose", action="store_true", help="show every run")
+    ap.add_argument("filters", nargs="*", help="regexes on case names (or E2E_FILTER)")
+    args = ap.parse_args()
+    filters = args.filters or [f for f in [os.environ.get("E2E_FILTER", "")] if f]
+    cases = [(n, fn) for n, fn in CASES if not filters or any(re.search(f, n) for f in filters)]
+    suite = e2e.Suite(args.build, args.verbose, False)
+    print("1..%d" % len(cases))
+    failed = 0
+    try:
+        for i, (name, fn) in enumerate(cases, 1):
+            try:
+                fn(suite)
+                print("ok %d - %s" % (i, name))
+            except Skip as e:
+                print("ok %d - %s # SKIP %s" % (i, name, e))
+            except Fail as e:
+                failed += 1
+                print("not ok %d - %s" % (i, name))
+                print("# " + str(e).replace("\n", "\n# "))
+            sys.stdout.flush()
+    finally:
+        if not failed:
+            shutil.rmtree(suite.tmp, ignore_errors=True)
+        else:
+            print("# files of the runs kept in %s" % suite.tmp)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

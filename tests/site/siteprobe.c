@@ -1,0 +1,138 @@
+/* siteprobe.c - calls from known places, for the site= and recording tests
+ * (tests/site/run.py).
+ *
+ * The same read(2) on a non-blocking pipe is made from the executable,
+ * from a shared library it links (libsiteprobe.so), from one it dlopen()s
+ * (libsitedl.so) and from a forked child. Each prints "WHERE RET" or
+ * "WHERE -1 ENAME"; the pipe always holds data, so only an injection makes
+ * a call fail. Setup uses raw system calls, unseen by the library.
+ */
+#include "siteprobe.h"
+
+#include <dlfcn.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef SITEPROBE_LIB
+/* the library's own call site (libsiteprobe.so and libsitedl.so). Not a
+ * tail call: a jump to read would leave the caller's return address. */
+static volatile long last;
+long siteprobe_lib_read(int fd, char *buf, size_t n)
+{
+        long r = read(fd, buf, n);
+        last = r;
+        return r;
+}
+#else
+
+static int pipe_with_data(bool nonblocking)
+{
+        int p[2];
+        if (syscall(SYS_pipe2, p, nonblocking ? O_NONBLOCK : 0) != 0 ||
+            syscall(SYS_write, p[1], "0123456789", 10) != 10) {
+                perror("siteprobe: pipe");
+                exit(3);
+        }
+        return p[0];
+}
+
+static void show(const char *where, long r, int err)
+{
+        if (r < 0)
+                printf("%s -1 %s\n", where, strerrorname_np(err));
+        else
+                printf("%s %ld\n", where, r);
+        fflush(stdout);
+}
+
+/* noinline: one call site each, in the executable */
+static __attribute__((noinline)) void exe_read(const char *where, bool nonblocking)
+{
+        char buf[4];
+        int fd = pipe_with_data(nonblocking);
+        errno = 0;
+        long r = read(fd, buf, sizeof buf);
+        show(where, r, errno);
+}
+
+static __attribute__((noinline)) void child_read(void)
+{
+        char buf[4];
+        int fd = pipe_with_data(true);
+        errno = 0;
+        long r = read(fd, buf, sizeof buf);
+        show("child", r, errno);
+}
+
+static void lib_read(const char *where, long (*fn)(int, char *, size_t))
+{
+        char buf[4];
+        int fd = pipe_with_data(true);
+        errno = 0;
+        long r = fn(fd, buf, sizeof buf);
+        show(where, r, errno);
+}
+
+/* dlopen by path, or by bare name (found through the executable's RUNPATH) */
+static int dl_reads(const char *name, int times)
+{
+        void *h = dlopen(name, RTLD_NOW);
+        if (!h) {
+                fprintf(stderr, "siteprobe: %s\n", dlerror());
+                return 3;
+        }
+        long (*fn)(int, char *, size_t) =
+            (long (*)(int, char *, size_t))dlsym(h, "siteprobe_lib_read");
+        for (int i = 0; i < times; i++)
+                lib_read("dl", fn);
+        dlclose(h);
+        return 0;
+}
+
+/* siteprobe MODE [TIMES]
+ *   all       TIMES reads each from the executable, libsiteprobe.so,
+ *             libsitedl.so (dlopen'ed by path), then a forked child's
+ *   dlbare    TIMES reads from libsitedl.so dlopen'ed by its bare name
+ *   blocking  TIMES reads from the executable on a blocking pipe */
+int main(int argc, char **argv)
+{
+        const char *mode = argc > 1 ? argv[1] : "all";
+        int times = argc > 2 ? atoi(argv[2]) : 1;
+        char path[4096];
+
+        if (strcmp(mode, "dlbare") == 0)
+                return dl_reads("libsitedl.so", times);
+        if (strcmp(mode, "blocking") == 0) {
+                for (int i = 0; i < times; i++)
+                        exe_read("blocking", false);
+                return 0;
+        }
+        if (strcmp(mode, "all") != 0) {
+                fprintf(stderr, "usage: siteprobe all|dlbare|blocking [TIMES]\n");
+                return 2;
+        }
+        for (int i = 0; i < times; i++) {
+                exe_read("exe", true);
+                lib_read("lib", siteprobe_lib_read);
+        }
+        snprintf(path, sizeof path, "%s/libsitedl.so", SITEPROBE_DIR);
+        if (dl_reads(path, times))
+                return 3;
+        pid_t pid = fork();
+        if (pid == 0) {
+                for (int i = 0; i < times; i++)
+                        child_read();
+                exit(0);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 3;
+}
+#endif
