@@ -95,7 +95,7 @@ void print_table(struct findings *f)
                         while (i + members < f->n && r[members].outcome == r->outcome &&
                                strcmp(r[members].what, r->what) == 0)
                                 members++;
-                        printf("\n%s: %s (%u point%s)\n", outcome_name(r->outcome), r->what,
+                        printf("\n%s: %s [%u experiment%s]\n", outcome_name(r->outcome), r->what,
                                members, members == 1 ? "" : "s");
                         groups++;
                 }
