@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,7 @@ static size_t group_members(pid_t pgid, struct member *m, size_t max)
         return n;
 }
 
-/* The syscall a stopped process sits in, "" when running. */
+/* The syscall a stopped process sits in, "" when it is running. */
 static void current_syscall(pid_t pid, char *out, size_t size)
 {
         char path[64], buf[256] = "";
@@ -217,24 +218,27 @@ void describe_hang(pid_t pgid, char *out, size_t size)
         struct member before[MAX], after[MAX];
         size_t nb = group_members(pgid, before, MAX), na;
         struct timespec pause = {0, 200 * 1000 * 1000};
-        long ticks = sysconf(_SC_CLK_TCK);
         char blocked[64] = "", waiting_name[64] = "", call[64];
 
         nanosleep(&pause, NULL);
         na = group_members(pgid, after, MAX);
-        /* a process that used half the moment's CPU time is spinning */
-        for (size_t i = 0; i < na; i++)
+        /* spinning: runnable now, or it used CPU time meanwhile (a loaded
+         * machine gives a spinner only a share of a CPU, a blocked process
+         * next to none) */
+        for (size_t i = 0; i < na; i++) {
+                bool used = false;
                 for (size_t j = 0; j < nb; j++)
-                        if (after[i].pid == before[j].pid &&
-                            (after[i].cpu - before[j].cpu) * 10 >= (unsigned long long)ticks) {
-                                snprintf(out, size, "spinning on the CPU (%s)", after[i].name);
-                                return;
-                        }
+                        if (after[i].pid == before[j].pid && after[i].cpu >= before[j].cpu + 2)
+                                used = true;
+                current_syscall(after[i].pid, call, sizeof call);
+                if (used || after[i].state == 'R' || !call[0]) {
+                        snprintf(out, size, "spinning on the CPU (%s)", after[i].name);
+                        return;
+                }
+        }
         /* else the first that waits for something other than its children */
         for (size_t i = 0; i < na; i++) {
                 current_syscall(after[i].pid, call, sizeof call);
-                if (!call[0])
-                        continue;
                 if (strcmp(call, "wait4") && strcmp(call, "waitid")) {
                         snprintf(out, size, "blocked in %s (%s)", call, after[i].name);
                         return;
@@ -247,5 +251,5 @@ void describe_hang(pid_t pgid, char *out, size_t size)
         if (blocked[0])
                 snprintf(out, size, "blocked in %s (%s)", blocked, waiting_name);
         else
-                snprintf(out, size, "stopped, no process readable");
+                snprintf(out, size, "no process left to look at");
 }

@@ -87,7 +87,9 @@ static bool fails(struct minimize *m, const unsigned *set, unsigned n)
         trial_free(&t);
         m->cache = xrealloc(m->cache, m->n_cache + 1, sizeof *m->cache);
         m->cache[m->n_cache++] = (struct tested){rules, same};
-        fprintf(stderr, "\rwouldblock minimize: %u runs, %u injections left   ", m->runs, n);
+        if (isatty(2))
+                fprintf(stderr, "\rwouldblock minimize: %u runs, %u injections left   ", m->runs,
+                        n);
         return same;
 }
 
@@ -240,7 +242,8 @@ int cmd_minimize(int argc, char **argv)
         bool replays = fails(&m, set, n);
         if (replays)
                 ddmin(&m, set, &n);
-        fputc('\n', stderr);
+        if (isatty(2))
+                fputc('\n', stderr);
 
         /* the result, verified by a run of its own */
         struct trial verify = {.rules = replay_rules(&m.original.rec, set, n)};
