@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char explore_usage[] =
@@ -68,12 +69,15 @@ struct explore {
         const char *json_path;
         uint64_t spin_limit;
         struct wb_rule narrow[WB_MAX_RULES];
+        bool narrow_edge_none[WB_MAX_RULES]; /* a short= rule with edge=none */
         unsigned n_narrow;
+        bool *edge_none; /* per point: its short experiments take edge=none */
         struct recording points;
         struct findings found;
         /* progress */
         unsigned done, failing;
         const char *stage;
+        double started;
 };
 
 /* ---- what fits where ---- */
@@ -106,8 +110,10 @@ static bool inet(const char *filters)
 
 /* The rules that inject exactly hit k of point p with action a, and the
  * action as the table shows it. */
-static char *action_rules(const struct rec_point *p, enum action a, uint64_t k, char **shown)
+static char *action_rules(const struct rec_point *p, enum action a, uint64_t k, bool edge_none,
+                          char **shown)
 {
+        const char *edge = edge_none ? " edge=none" : "";
         unsigned long long kk = (unsigned long long)k;
         bool connect_inet = strcmp(p->call, "connect") == 0 && inet(p->filters);
 
@@ -116,13 +122,13 @@ static char *action_rules(const struct rec_point *p, enum action a, uint64_t k, 
                 *shown = xstrdup(connect_inet ? "errno=EINPROGRESS" : "errno=EAGAIN");
                 return format("%s per=process when=%llu %s", p->key, kk, *shown);
         case ACT_SHORT:
-                *shown = xstrdup("short=1");
-                return format("%s per=process when=%llu short=1", p->key, kk);
+                *shown = format("short=1%s", edge);
+                return format("%s per=process when=%llu short=1%s", p->key, kk, edge);
         case ACT_FULL:
-                *shown = xstrdup("short=1, then errno=EAGAIN");
-                return format("%s per=process when=%llu short=1;%s per=process when=%llu "
+                *shown = format("short=1%s, then errno=EAGAIN", edge);
+                return format("%s per=process when=%llu short=1%s;%s per=process when=%llu "
                               "errno=EAGAIN",
-                              p->key, kk, p->key, kk + 1);
+                              p->key, kk, edge, p->key, kk + 1);
         default:
                 *shown = xstrdup("until=poll");
                 return format("%s per=process when=%llu until=poll", p->key, kk);
@@ -138,9 +144,11 @@ static unsigned name_bit(const char *value, const char *const *names, unsigned c
 }
 
 /* Does a rule of -s/-r (or the default: every call on the default fd
- * types) select the point? */
-static bool selected(const struct explore *e, const struct rec_point *p)
+ * types) select the point? *edge_none: a selecting short= rule asks for
+ * epoll(7)'s contract (edge=none, as `-s epoll-strict` does). */
+static bool selected(const struct explore *e, const struct rec_point *p, bool *edge_none)
 {
+        bool any = false;
         static const char *const types[] = {"socket", "pipe", "tty", "file", "other"};
         static const char *const families[] = {"unix", "inet", "inet6"};
         char type[32], family[32], port[16], process[WB_NAME_MAX];
@@ -158,18 +166,30 @@ static bool selected(const struct explore *e, const struct rec_point *p)
                     (r->port >= 0 && atoi(port) != r->port) ||
                     (r->process[0] && strcmp(r->process, process)))
                         continue;
-                return true;
+                any = true;
+                *edge_none |= e->narrow_edge_none[i];
         }
-        return false;
+        return any;
 }
 
 /* ---- progress ---- */
 
+static double seconds_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static enum outcome classify(const struct explore *e, const struct trial *t);
+static bool is_failing(enum outcome o);
+
 static void progress(struct trial *t, void *arg)
 {
         struct explore *e = arg;
-        (void)t;
         e->done++;
+        if (t->rules && !e->found.first_failure && is_failing(classify(e, t)))
+                e->found.first_failure = seconds_now() - e->started;
         if (isatty(2))
                 fprintf(stderr, "\rwouldblock explore: %s: %u runs done, %u failing so far   ",
                         e->stage, e->done, e->failing);
@@ -227,8 +247,11 @@ static void baseline(struct explore *e, const char *dir)
                 }
                 uint64_t hits =
                     p->hits < runs[1].rec.points[j].hits ? p->hits : runs[1].rec.points[j].hits;
-                if (hits == 0 || !selected(e, p))
+                bool edge_none = false;
+                if (hits == 0 || !selected(e, p, &edge_none))
                         continue;
+                e->edge_none = xrealloc(e->edge_none, e->points.n_points + 1, sizeof *e->edge_none);
+                e->edge_none[e->points.n_points] = edge_none;
                 e->points.points =
                     xrealloc(e->points.points, e->points.n_points + 1, sizeof *e->points.points);
                 struct rec_point *q = &e->points.points[e->points.n_points++];
@@ -321,7 +344,7 @@ static void run_stage(struct explore *e, const char *dir, struct cell *cells, un
                 struct experiment *x = &xs[n];
                 x->cell = c;
                 x->k = k;
-                x->trial.rules = action_rules(p, c->action, k, &x->shown);
+                x->trial.rules = action_rules(p, c->action, k, e->edge_none[c->point], &x->shown);
                 x->trial.tag = x;
                 list[n++] = &x->trial;
         }
@@ -545,6 +568,11 @@ int cmd_explore(int argc, char **argv)
         /* what to explore: -s/-r, else every call on the default fd types */
         if (e.o.scenarios || e.o.rules) {
                 selected_rules(&e.o, e.narrow, &e.n_narrow);
+                for (unsigned i = 0; i < e.n_narrow; i++) {
+                        char text[1024];
+                        rule_format(&e.narrow[i], text, sizeof text);
+                        e.narrow_edge_none[i] = strstr(text, " edge=none") != NULL;
+                }
         } else {
                 struct wb_diag d;
                 if (rule_parse_list("all", "explore", e.narrow, &e.n_narrow, WB_MAX_RULES, &d))
@@ -564,6 +592,7 @@ int cmd_explore(int argc, char **argv)
         check_configuration(e.o.config);
 
         char *dir = make_private_dir();
+        e.started = seconds_now();
         e.found.command = json_array();
         for (char **a = e.o.command; *a; a++)
                 json_array_append_new(e.found.command, json_string(*a));
@@ -574,6 +603,7 @@ int cmd_explore(int argc, char **argv)
         explore_points(&e, dir);
         remove_dir(dir);
         free(dir);
+        e.found.seconds = seconds_now() - e.started;
 
         print_table(&e.found);
         char shard[32];
@@ -583,5 +613,6 @@ int cmd_explore(int argc, char **argv)
         int status = findings_status(&e.found);
         free_findings(&e.found);
         recording_free(&e.points);
+        free(e.edge_none);
         return finish_output() ? EXIT_CONFIG : status;
 }

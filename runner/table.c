@@ -152,11 +152,14 @@ json_t *findings_to_json(const struct findings *f, const char *shard)
 
         for (unsigned i = 0; i < f->n; i++)
                 json_array_append_new(points, finding_json(f, &f->rows[i]));
-        json_t *o = json_pack("{s:O, s:{s:i, s:f}, s:I, s:I, s:I, s:b, s:o, s:o}", "command",
-                              f->command, "baseline", "status", 0, "seconds", f->baseline_seconds,
-                              "runs", (json_int_t)f->runs, "naive", (json_int_t)f->naive,
-                              "explored_points", (json_int_t)f->points, "stopped", f->stopped,
-                              "shard", shard ? json_string(shard) : json_null(), "points", points);
+        json_t *o = json_pack(
+            "{s:O, s:{s:i, s:f}, s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:f}", "command", f->command,
+            "baseline", "status", 0, "seconds", f->baseline_seconds, "runs", (json_int_t)f->runs,
+            "naive", (json_int_t)f->naive, "explored_points", (json_int_t)f->points, "stopped",
+            f->stopped, "shard", shard ? json_string(shard) : json_null(), "points", points,
+            "first_failure_seconds",
+            f->first_failure > 0 ? json_real(f->first_failure) : json_null(), "seconds",
+            f->seconds);
         if (!o)
                 fatal("cannot make the JSON result");
         return o;

@@ -28,6 +28,8 @@ struct finding {
 struct findings {
         json_t *command; /* list of strings */
         double baseline_seconds;
+        double first_failure; /* seconds from the start to the first failing run; 0: none */
+        double seconds;       /* the whole exploration */
         uint64_t runs, naive, points;
         bool stopped; /* --max-runs ran out */
         struct finding *rows;

@@ -508,7 +508,8 @@ test_man_says_it_all() {
 	for w in --config --scenario --rules --seed --log --report --expect-injections --summary \
 		--check --list --help --version LD_PRELOAD WOULDBLOCK_CONFIG WOULDBLOCK_SCENARIO \
 		WOULDBLOCK_RULES WOULDBLOCK_SEED WOULDBLOCK_LOG WOULDBLOCK_REPORT WOULDBLOCK_DISABLE \
-		WOULDBLOCK_SPIN_LIMIT TMPDIR 125 126 127; do
+		WOULDBLOCK_SPIN_LIMIT WOULDBLOCK_RECORD TMPDIR 125 126 127 explore minimize --jobs --timeout \
+		--max-runs --shard --merge --json confirmed flaky unreached; do
 		page_text wouldblock.1 | grep -qF -- "$w" || why "wouldblock(1) does not mention $w"
 	done
 	for w in $(scenarios) errno= short= when= prob= max= until=poll per=fd per=process fd= \
