@@ -57,8 +57,8 @@ static void after_fork_in_child(void)
         pthread_mutex_init(&api_lock, NULL);
         site_after_fork();
         record_restart();
+        report_restart(); /* first: the child's own status, where the rules' counts go */
         engine_restart_counts();
-        report_restart();
 }
 
 static void write_report_at_exit(void)

@@ -5,6 +5,7 @@
 #include "fdstate.h"
 #include "record.h"
 #include "site.h"
+#include "status.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,7 +33,7 @@ struct rule_rt {
         bool inert; /* process= names another program */
         uint64_t prob_threshold;
         bool prob_always;
-        struct wb_counter counted, injected;        /* totals, for the report */
+        struct wb_counter *counted, *injected;      /* totals, in the status (the report) */
         _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
 };
 
@@ -143,7 +144,12 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         size_t slots = (size_t)n * WB_FD_MAX * sizeof(struct slot);
         size_t page = 4096, bytes;
         struct ruleset *rs, *old;
+        struct wb_status_bank *bank;
 
+        if (n > WB_MAX_RULES) {
+                errno = EINVAL;
+                return -1;
+        }
         head = (head + page - 1) & ~(page - 1);
         bytes = head + slots;
         /* mmap, not malloc: this also runs in a forked child of a threaded
@@ -156,9 +162,12 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         rs->seed = seed;
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
+        bank = status_bank_prepare(rules, n, seed);
         for (unsigned i = 0; i < n; i++) {
                 struct rule_rt *rt = &rs->r[i];
                 rt->rule = rules[i];
+                rt->counted = &bank->counted[i];
+                rt->injected = &bank->injected[i];
                 rt->inert = rules[i].process[0] && strcmp(rules[i].process, process_argv0) != 0 &&
                             strcmp(rules[i].process, process_exe) != 0;
                 if (rules[i].has_prob)
@@ -170,6 +179,7 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 rs->armed = WB_GROUP_ALL; /* every call is seen and recorded */
         old = atomic_exchange_explicit(&active, rs, memory_order_seq_cst);
         atomic_store_explicit(&wb_engine_armed, rs->armed, memory_order_release);
+        status_bank_publish(bank);
         if (old)
                 retire(old);
         reclaim();
@@ -192,8 +202,8 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
         if (!rs || i >= rs->n)
                 return NULL;
-        *counted = counter_sum(&rs->r[i].counted);
-        *injected = counter_sum(&rs->r[i].injected);
+        *counted = counter_sum(rs->r[i].counted);
+        *injected = counter_sum(rs->r[i].injected);
         return &rs->r[i].rule;
 }
 
@@ -367,7 +377,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         done = tagged_value(
                             atomic_load_explicit(&s->injected, memory_order_relaxed), f.gen);
                 }
-                counter_add(&rt->counted, 1);
+                counter_add(rt->counted, 1);
                 if (verdict != WB_PASS || hold)
                         continue; /* decided already: the later rules only count */
 
@@ -458,6 +468,6 @@ static void commit(const struct wb_decision *d)
                 atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
-        counter_add(&rt->injected, 1);
+        counter_add(rt->injected, 1);
         record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
 }

@@ -1,19 +1,23 @@
 /* loader.c - dlopen and dlclose, seen so that the site table (site.c)
  * follows the set of loaded objects.
  *
- * The loader looks at dlopen's return address: it decides which object's
- * RUNPATH is searched for a bare name and what $ORIGIN means. A dlopen
- * whose name depends on that (no '/', or a '$') is therefore passed on by
- * a tail call, which leaves the program's return address in place; its
- * objects join the table at the next refresh. Every other dlopen is made
- * here and followed by a refresh. Both run in the program's ordinary
+ * The loader looks at dlopen's return address: a bare name is searched
+ * along the calling object's RPATH/RUNPATH, and $ORIGIN means the caller's
+ * directory. A dlopen that depends on that (a '$', or a bare name called
+ * from an object that has an RPATH or RUNPATH) is passed on by a tail
+ * call, which leaves the program's return address in place; its objects
+ * join the table at the next refresh. Every other dlopen is made here and
+ * followed by a refresh: the loader searches the same places for it from
+ * this library, which has neither. Both run in the program's ordinary
  * context (dlopen is not async-signal-safe), never on a wrapped call's path.
  */
 #include "site.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define WB_EXPORT __attribute__((visibility("default")))
@@ -34,6 +38,25 @@ static void refresh_keeping_errno(void)
         errno = saved;
 }
 
+/* Does the loader find file the same whether dlopen is called from caller
+ * or from here? */
+static bool caller_independent(const char *file, const void *caller)
+{
+        Dl_info info;
+        struct link_map *map = NULL;
+
+        if (!file || strchr(file, '$'))
+                return !file;
+        if (strchr(file, '/'))
+                return true;
+        if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map || !map->l_ld)
+                return false;
+        for (const ElfW(Dyn) *d = map->l_ld; d->d_tag != DT_NULL; d++)
+                if (d->d_tag == DT_RPATH || d->d_tag == DT_RUNPATH)
+                        return false;
+        return true;
+}
+
 WB_EXPORT void *dlopen(const char *file, int mode)
 {
         void *(*real)(const char *, int) = atomic_load(&next_dlopen);
@@ -43,7 +66,7 @@ WB_EXPORT void *dlopen(const char *file, int mode)
                 bind();
                 real = atomic_load(&next_dlopen);
         }
-        if (file && (!strchr(file, '/') || strchr(file, '$')))
+        if (!caller_independent(file, __builtin_return_address(0)))
                 return real(file, mode); /* a tail call: the loader sees our caller */
         h = real(file, mode);
         if (h)

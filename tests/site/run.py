@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""run.py - site= and recording mode (WOULDBLOCK_RECORD), end to end.
+"""run.py - site=, recording mode (WOULDBLOCK_RECORD) and the status file
+that keeps a killed process's counts, end to end.
 
 siteprobe (siteprobe.c) makes the same read(2) from its executable, from a
 library it links, from one it dlopen()s and from a forked child; pyrecord.py
@@ -13,6 +14,7 @@ Prints TAP like tests/e2e/run.py, whose Suite runs the programs.
     run.py --build DIR [-v] [REGEX...]
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -102,6 +104,16 @@ def probe(s):
     return os.path.join(s.build, "site", "siteprobe")
 
 
+def own_sites(s):
+    """Skip a case that expects the program's own call sites when a
+    sanitizer runtime is preloaded in front of the library: its
+    interceptors call read() for the program, so the place the library
+    sees is in the sanitizer (README, site=)."""
+    if len(s.preload) > 1:
+        raise Skip("%s intercepts the calls in front of the library"
+                   % os.path.basename(s.preload[0]))
+
+
 def lines_of(result, where):
     """the outcomes a siteprobe run printed for WHERE, in order"""
     return [l.split(" ", 1)[1] for l in result.stdout.splitlines() if l.split(" ", 1)[0] == where]
@@ -135,6 +147,7 @@ ALL2 = ["all", "2"]
 
 @case("site=: the executable's module hits its calls (parent and child), not the libraries'")
 def _(s):
+    own_sites(s)
     r = s.run([probe(s)] + ALL2, rules="read site=siteprobe").ok()
     expect_outcomes(r, {"exe": ["-1 EAGAIN"] * 2, "lib": ["4", "4"], "dl": ["4", "4"],
                         "child": ["-1 EAGAIN"] * 2})
@@ -142,6 +155,7 @@ def _(s):
 
 @case("site=: a linked library's module hits its calls only")
 def _(s):
+    own_sites(s)
     r = s.run([probe(s)] + ALL2, rules="read site=libsiteprobe.so").ok()
     expect_outcomes(r, {"exe": ["4", "4"], "lib": ["-1 EAGAIN"] * 2, "dl": ["4", "4"],
                         "child": ["4", "4"]})
@@ -149,6 +163,7 @@ def _(s):
 
 @case("site=: a library dlopen()ed by path is in the table once loaded")
 def _(s):
+    own_sites(s)
     r = s.run([probe(s)] + ALL2, rules="read site=libsitedl.so").ok()
     expect_outcomes(r, {"exe": ["4", "4"], "lib": ["4", "4"], "dl": ["-1 EAGAIN"] * 2,
                         "child": ["4", "4"]})
@@ -156,6 +171,7 @@ def _(s):
 
 @case("site=: the executable answers to argv[0]'s basename too")
 def _(s):
+    own_sites(s)
     r = s.run([probe(s)] + ALL2, rules="read site=other-name", executable=probe(s))
     # argv[0] stays the path: nothing named other-name, nothing injected
     expect_outcomes(r.ok(), {"exe": ["4", "4"]})
@@ -167,6 +183,7 @@ def _(s):
 
 @case("site=MODULE+0xOFFSET: the offset the recording prints hits that call and no other")
 def _(s):
+    own_sites(s)
     _, rec = recorded(s, [probe(s)] + ALL2)
     parent = rec.with_point(next(f for c, f in rec.procs[0]["points"].values()
                                  if "site=siteprobe+" in f))
@@ -184,6 +201,7 @@ def _(s):
 
 @case("site=: recorded offsets fall in the functions that call read (addr2line)")
 def _(s):
+    own_sites(s)
     _, rec = recorded(s, [probe(s)] + ALL2)
     where = {}
     for p in rec.procs:
@@ -198,10 +216,20 @@ def _(s):
 
 @case("site=: a dlopen by bare name still searches the caller's RUNPATH (tail call)")
 def _(s):
+    own_sites(s)
     r = s.run([probe(s), "dlbare", "1"], rules="read site=?").ok()
     # found through siteprobe's RUNPATH only; its calls are outside the table
     # until the next refresh, so they are the unknown place '?'
     expect_outcomes(r, {"dl": ["-1 EAGAIN"]})
+
+
+@case("site=: a dlopen by bare name from an object without RUNPATH is in the table at once")
+def _(s):
+    own_sites(s)
+    # found through LD_LIBRARY_PATH, whoever the caller is
+    env = {"LD_LIBRARY_PATH": os.path.join(s.build, "site")}
+    r = s.run([probe(s), "dllib", "2"], rules="read site=libsitedl.so", env=env).ok()
+    expect_outcomes(r, {"dl": ["-1 EAGAIN"] * 2})
 
 
 # ---- recording ----
@@ -209,6 +237,7 @@ def _(s):
 
 @case("record: siteprobe's points, one file per process, hits and no injection")
 def _(s):
+    own_sites(s)
     r, rec = recorded(s, [probe(s)] + ALL2)
     r.ok()
     check(len(rec.procs) == 2, "two processes recorded\n" + rec.describe())
@@ -238,6 +267,7 @@ def _(s):
 
 @case("record: an injection is listed with its point, hit number and action")
 def _(s):
+    own_sites(s)
     r, rec = recorded(s, [probe(s)] + ALL2,
                       rules="read site=libsiteprobe.so per=process when=2 short=1")
     expect_outcomes(r.ok(), {"lib": ["4", "1"]})
@@ -268,12 +298,23 @@ def replay(s, argv, call, filters, k):
         return r
     check(len(injected) == 1, "rules %r: %d injections, expected 1\n%s\n%s"
           % (rules, len(injected), r.describe(), rec.describe()))
-    equal(p["injects"], [(point, k, "errno=EAGAIN")], "rules %r: inject lines" % rules)
+    check(len(p["injects"]) == 1, "rules %r: inject lines %r" % (rules, p["injects"]))
+    got_point, got_k, action = p["injects"][0]
+    equal(action, "errno=EAGAIN", "action")
+    if got_point != point:
+        # a call to a stable port is listed under its port= point, which
+        # selects the same call with its own hit number
+        c, f = p["points"][got_point]
+        check(c == call and re.sub(r" port=\d+", "", f) == filters,
+              "rules %r: injected at point %d %r" % (rules, got_point, f))
+    else:
+        equal(got_k, k, "rules %r: hit number" % rules)
     return r
 
 
 @case("record: replaying each recorded hit injects exactly there (siteprobe, with a child)")
 def _(s):
+    own_sites(s)
     argv = [probe(s)] + ALL2
     _, rec = recorded(s, argv)
     runs = 0
@@ -310,6 +351,49 @@ def _(s):
     check(exact >= 4, "only %d exact replays" % exact)
 
 
+def ephemeral_range():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = map(int, f.read().split())
+    return lo, hi
+
+
+def stable_port_start():
+    """where to look for a free listening port outside the ephemeral range"""
+    lo, hi = ephemeral_range()
+    if lo > 20200:
+        return 20000 + os.getpid() % 100 * 2
+    if hi < 65000:
+        return hi + 100 + os.getpid() % 100 * 2
+    raise Skip("the ephemeral port range %d-%d leaves no room" % (lo, hi))
+
+
+@case("record: port= only for a stable peer port; a site with both kinds has both points, exact")
+def _(s):
+    argv = [s.python, os.path.join(HERE, "pyports.py"), str(stable_port_start())]
+    r, rec = recorded(s, argv)
+    r.ok()
+    port = int(r["port"])
+    argv[-1] = str(port)  # the replays bind the same one
+    p = rec.only()
+    hits = {(c, f): p["hits"][i] for i, (c, f) in p["points"].items()}
+    by_call = {}
+    for (c, f), (n, _) in hits.items():
+        if c in ("send", "recv") and n:
+            by_call.setdefault(c, []).append((f, n))
+    for call in ("send", "recv"):
+        got = sorted(by_call.get(call, []))
+        check(len(got) == 2, "%s: two points expected\n%s" % (call, rec.describe()))
+        (without, n_all), (with_port, n_port) = sorted(got, key=lambda x: "port=" in x[0])
+        check(" port=%d " % port in with_port + " " and "port=" not in without,
+              "%s: %r and %r" % (call, with_port, without))
+        equal(with_port.replace(" port=%d" % port, ""), without, "the two points' other filters")
+        # the point without port= counts every call its rule would: both sockets
+        equal((n_port, n_all), (3, 6), "%s hits (port=%d, all)" % (call, port))
+        for k in (1, 2, n_all):
+            replay(s, argv, call, without, k)
+        replay(s, argv, call, with_port, 3)
+
+
 @case("record: the same points and hits on 10 runs with ASLR on")
 def _(s):
     with open("/proc/sys/kernel/randomize_va_space") as f:
@@ -331,6 +415,85 @@ def _(s):
     equal(r.rc, 125, "exit status")
     check("wouldblock: WOULDBLOCK_RECORD:1: cannot open /nonexistent/dir/rec" in r.stderr,
           "message\n" + r.describe())
+
+
+# ---- counts that survive SIGKILL: R.status ----
+
+KILL_RULES = "recv when=1+2; send when=2"
+
+
+def pykill(s, mode):
+    return s.run([s.python, os.path.join(HERE, "pykill.py"), mode], rules=KILL_RULES, report=True)
+
+
+def convert(s, status):
+    """the report status_to_report makes of a status file"""
+    out = status[: -len(".status")] + ".converted"
+    tool = os.path.join(s.build, "site", "status2report")
+    p = subprocess.run([tool, status, out], capture_output=True, text=True, timeout=30)
+    check(p.returncode == 0, "status2report failed: %s" % p.stderr)
+    with open(out) as f:
+        return json.load(f)
+
+
+def expect_counts(rep, pid, pairs):
+    """the counts of `pairs` send/recv pairs under KILL_RULES"""
+    equal(rep["pid"], pid, "pid")
+    recv_injected = (pairs + 1) // 2  # when=1+2: calls 1, 3, 5
+    send_injected = 1 if pairs >= 2 else 0
+    equal([(r["text"], r["counted"], r["injected"]) for r in rep["rules"]],
+          [("recv when=1+2", pairs, recv_injected), ("send when=2", pairs, send_injected)],
+          "rules' counted and injected")
+    equal(rep["calls"]["recv"], {"seen": pairs, "injected": recv_injected}, "recv")
+    equal(rep["calls"]["send"], {"seen": pairs, "injected": send_injected}, "send")
+    equal(rep["spin"]["length"], 1, "spin length")
+
+
+@case("status: a process killed by SIGKILL leaves R.status; converted, it has the counts")
+def _(s):
+    r = pykill(s, "self")
+    equal(r.rc, -9, "exit status (killed)")
+    pid = int(r["pid"])
+    files = sorted(os.listdir(r.report_dir))
+    equal(files, ["report.%d.json.status" % pid], "files left")
+    rep = convert(s, os.path.join(r.report_dir, files[0]))
+    equal(rep["complete"], False, "complete")
+    equal(rep["program"], s.python, "program")
+    equal(rep["seed"], 1, "seed")
+    expect_counts(rep, pid, 5)
+
+
+@case("status: a normal exit writes R (complete) and removes R.status")
+def _(s):
+    r = pykill(s, "exit").ok()
+    pid = int(r["pid"])
+    equal(sorted(os.listdir(r.report_dir)), ["report.%d.json" % pid], "files left")
+    _, rep = r.report()
+    equal(rep["complete"], True, "complete")
+    expect_counts(rep, pid, 5)
+
+
+@case("status: a forked child keeps its own status; the parent's report has its own counts")
+def _(s):
+    r = pykill(s, "fork").ok()
+    pid, child = int(r["pid"]), int(r["child"])
+    equal(sorted(os.listdir(r.report_dir)),
+          sorted(["report.%d.json" % pid, "report.%d.json.status" % child]), "files left")
+    expect_counts(convert(s, os.path.join(r.report_dir, "report.%d.json.status" % child)), child, 5)
+    with open(os.path.join(r.report_dir, "report.%d.json" % pid)) as f:
+        expect_counts(json.load(f), pid, 2)
+
+
+@case("status: status_to_report refuses a file that is not a status file")
+def _(s):
+    d = s.newdir("bad")
+    bad = os.path.join(d, "x.status")
+    with open(bad, "w") as f:
+        f.write("{}")
+    p = subprocess.run([os.path.join(s.build, "site", "status2report"), bad, bad + ".json"],
+                       capture_output=True, text=True, timeout=30)
+    equal(p.returncode, 1, "exit status")
+    check("Invalid argument" in p.stderr, "message: %r" % p.stderr)
 
 
 def main():

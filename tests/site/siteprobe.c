@@ -30,6 +30,14 @@ long siteprobe_lib_read(int fd, char *buf, size_t n)
         last = r;
         return r;
 }
+
+/* a dlopen from this library, which has no RPATH or RUNPATH */
+void *siteprobe_lib_dlopen(const char *name)
+{
+        void *h = dlopen(name, RTLD_NOW);
+        last = 0;
+        return h;
+}
 #else
 
 static int pipe_with_data(bool nonblocking)
@@ -80,10 +88,11 @@ static void lib_read(const char *where, long (*fn)(int, char *, size_t))
         show(where, r, errno);
 }
 
-/* dlopen by path, or by bare name (found through the executable's RUNPATH) */
-static int dl_reads(const char *name, int times)
+/* dlopen by path, or by bare name (found through the executable's
+ * RUNPATH), from the executable or from libsiteprobe.so */
+static int dl_reads(const char *name, int times, bool from_lib)
 {
-        void *h = dlopen(name, RTLD_NOW);
+        void *h = from_lib ? siteprobe_lib_dlopen(name) : dlopen(name, RTLD_NOW);
         if (!h) {
                 fprintf(stderr, "siteprobe: %s\n", dlerror());
                 return 3;
@@ -100,6 +109,7 @@ static int dl_reads(const char *name, int times)
  *   all       TIMES reads each from the executable, libsiteprobe.so,
  *             libsitedl.so (dlopen'ed by path), then a forked child's
  *   dlbare    TIMES reads from libsitedl.so dlopen'ed by its bare name
+ *   dllib     the same, dlopen'ed by libsiteprobe.so (no RUNPATH)
  *   blocking  TIMES reads from the executable on a blocking pipe */
 int main(int argc, char **argv)
 {
@@ -107,15 +117,15 @@ int main(int argc, char **argv)
         int times = argc > 2 ? atoi(argv[2]) : 1;
         char path[4096];
 
-        if (strcmp(mode, "dlbare") == 0)
-                return dl_reads("libsitedl.so", times);
+        if (strcmp(mode, "dlbare") == 0 || strcmp(mode, "dllib") == 0)
+                return dl_reads("libsitedl.so", times, strcmp(mode, "dllib") == 0);
         if (strcmp(mode, "blocking") == 0) {
                 for (int i = 0; i < times; i++)
                         exe_read("blocking", false);
                 return 0;
         }
         if (strcmp(mode, "all") != 0) {
-                fprintf(stderr, "usage: siteprobe all|dlbare|blocking [TIMES]\n");
+                fprintf(stderr, "usage: siteprobe all|dlbare|dllib|blocking [TIMES]\n");
                 return 2;
         }
         for (int i = 0; i < times; i++) {
@@ -123,7 +133,7 @@ int main(int argc, char **argv)
                 lib_read("lib", siteprobe_lib_read);
         }
         snprintf(path, sizeof path, "%s/libsitedl.so", SITEPROBE_DIR);
-        if (dl_reads(path, times))
+        if (dl_reads(path, times, false))
                 return 3;
         pid_t pid = fork();
         if (pid == 0) {
