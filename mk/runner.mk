@@ -7,8 +7,6 @@ RUNNER_SRC := $(wildcard runner/*.c)
 RUNNER_OBJ := $(patsubst runner/%.c,$(BUILD)/obj/runner/%.o,$(RUNNER_SRC))
 # what the runner's unit tests link: everything but main()
 RUNNER_LIB_OBJ := $(filter-out $(BUILD)/obj/runner/main.o,$(RUNNER_OBJ))
-# shim/status.c (interfaces.md §3), once the library has it
-RUNNER_SHIM_OBJ := $(if $(wildcard shim/status.c),$(BUILD)/obj/status.o)
 RUNNER_LIBS := -ljansson
 RUNNER_TESTS := $(BUILD)/tests/runner_json $(BUILD)/tests/runner_prog $(BUILD)/tests/runner-suite
 
@@ -20,7 +18,7 @@ $(BUILD)/obj/runner/%.o: runner/%.c $(wildcard runner/*.h) $(wildcard shim/*.h) 
 		$(BUILD)/.prefix | $(BUILD)/obj/runner
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -Irunner -DWB_LIBDIR='"$(PREFIX)/lib/wouldblock"' -c -o $@ $<
 
-$(RUNNER): $(RUNNER_OBJ) $(CORE_OBJ) $(RUNNER_SHIM_OBJ)
+$(RUNNER): $(RUNNER_OBJ) $(CORE_OBJ)
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $^ $(RUNNER_LIBS)
 
 $(BUILD)/obj/runner:
@@ -28,9 +26,9 @@ $(BUILD)/obj/runner:
 
 # The runner's unit tests: reports, recordings, LD_PRELOAD editing.
 $(BUILD)/tests/runner_json: tests/runner/test_json.c $(RUNNER_LIB_OBJ) $(CORE_OBJ) \
-		$(RUNNER_SHIM_OBJ) $(wildcard runner/*.h) | $(BUILD)/tests
+		$(wildcard runner/*.h) | $(BUILD)/tests
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -Irunner -o $@ $< $(RUNNER_LIB_OBJ) $(CORE_OBJ) \
-		$(RUNNER_SHIM_OBJ) -lcmocka $(RUNNER_LIBS)
+		-lcmocka $(RUNNER_LIBS)
 
 $(BUILD)/tests/runner_prog: tests/runner/prog.c | $(BUILD)/tests
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $<

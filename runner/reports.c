@@ -259,7 +259,10 @@ void print_summary(const struct totals *t, const char *command, int wait_status)
         fprintf(stderr, "wouldblock: summary of %u process%s: %llu injected", t->processes,
                 t->processes == 1 ? "" : "es", (unsigned long long)total_injected(t));
         if (t->incomplete)
-                fprintf(stderr, " (%u killed before exit: counts up to then)", t->incomplete);
+                fprintf(stderr,
+                        " (%u ended without writing its report: killed, crashed or exec'd; counts "
+                        "up to then)",
+                        t->incomplete);
         fputc('\n', stderr);
         fprintf(stderr, "  %9s %9s  %s\n", "seen", "injected", "call");
         for (int c = 0; c < WB_CALL_COUNT; c++)
