@@ -284,7 +284,7 @@ def cases(build):
     yield ("explore --shard 1/2 + 2/2, merged: the unsharded table",
            shard_case(build, by_name["epoll_echo"]))
     yield "explore: the same points and outcomes in 10 runs", stable_case(build, by_name["epoll_echo"])
-    for name in ("short_write", "epoll_echo"):
+    for name in ("short_write", "epoll_echo", "pipe_reader"):
         yield (f"minimize {name}_wrong under everything: <= 2 injections, verified",
                minimize_case(build, by_name[name]))
     yield ("minimize short_write_right: 4, it does not fail",
