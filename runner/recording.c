@@ -186,6 +186,8 @@ static int by_key(const void *a, const void *b)
 
 void recording_sort(struct recording *rec)
 {
+        if (rec->n_points == 0)
+                return;
         unsigned *where = xcalloc(rec->n_points, sizeof *where);
         struct rec_point *old = xcalloc(rec->n_points, sizeof *old);
 

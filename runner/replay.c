@@ -27,7 +27,8 @@ char *replay_rules(const struct recording *rec, const unsigned *set, unsigned n)
         unsigned *order = xcalloc(n, sizeof *order);
         char *rules = NULL;
 
-        memcpy(order, set, n * sizeof *order);
+        if (n)
+                memcpy(order, set, n * sizeof *order);
         sorting = rec;
         qsort(order, n, sizeof *order, by_point_action_k);
         for (unsigned i = 0; i < n;) {
