@@ -79,7 +79,8 @@ void print_table(struct findings *f)
 {
         unsigned count[OUT_COUNT] = {0}, groups = 0;
 
-        qsort(f->rows, f->n, sizeof *f->rows, by_group);
+        if (f->n)
+                qsort(f->rows, f->n, sizeof *f->rows, by_group);
         for (unsigned i = 0; i < f->n; i++)
                 count[f->rows[i].outcome]++;
         printf("%llu point%s, %llu runs (naive count: %llu)%s: %u failed, %u hung, %u spun, "
