@@ -20,7 +20,7 @@ $(SITE_DIR)/libsiteprobe.so $(SITE_DIR)/libsitedl.so: tests/site/siteprobe.c tes
 
 $(SITE_DIR)/siteprobe: tests/site/siteprobe.c tests/site/siteprobe.h $(SITE_DIR)/libsiteprobe.so
 	$(CC) $(SITE_CFLAGS) -DSITEPROBE_DIR='"$(abspath $(SITE_DIR))"' -o $@ $< \
-		-L$(SITE_DIR) -Wl,--enable-new-dtags,-rpath,'$$ORIGIN' -lsiteprobe -ldl
+		-L$(SITE_DIR) -Wl,--enable-new-dtags,-rpath,'$$ORIGIN' -lsiteprobe -ldl -pthread
 
 $(SITE_DIR)/status2report: tests/site/status2report.c $(CORE_OBJ) $(wildcard shim/*.h) | $(SITE_DIR)
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $< $(CORE_OBJ)

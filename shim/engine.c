@@ -316,9 +316,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         int nonblocking = -1;
         struct wb_site at;
         bool located = false;
+        struct wb_rec rec = {0, 0}; /* recording: the call's point */
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
-
-        struct wb_rec rec = {0, 0};
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
@@ -413,7 +412,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         d->limit = (size_t)r->short_n;
                 } else {
                         d->err = rule_errno(r, c->call, f.family);
-                        if (d->err == EAGAIN && (bit & WB_GROUP_OUTPUT) && !r->inflight_any &&
+                        if (d->err == EAGAIN && engine_call_writes(c) && !r->inflight_any &&
                             !output_eagain_faithful(c, &f)) {
                                 if (s && !(fl & FLAG_DEFERRED))
                                         flags_update(&s->flags, f.gen, FLAG_DEFERRED, 0, 0);

@@ -232,6 +232,15 @@ def _(s):
     expect_outcomes(r, {"dl": ["-1 EAGAIN"] * 2})
 
 
+@case("site=: lookups stay right while another thread dlopens and dlcloses (the latch)")
+def _(s):
+    own_sites(s)
+    n = 20000
+    r = s.run([probe(s), "churn", str(n)], rules="read site=libsiteprobe.so", log=False).ok()
+    equal((r["churn_exe_failed"], r["churn_lib_failed"]), ("0", str(n)), "failed reads (exe, lib)")
+    check(int(r["churn_loads"]) >= 10, "only %s dlopen/dlclose cycles ran meanwhile" % r["churn_loads"])
+
+
 # ---- recording ----
 
 

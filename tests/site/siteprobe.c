@@ -10,6 +10,8 @@
 #include "siteprobe.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +72,14 @@ static __attribute__((noinline)) void exe_read(const char *where, bool nonblocki
         show(where, r, errno);
 }
 
+/* a read of 0 bytes: it never takes the pipe's data */
+static __attribute__((noinline)) long exe_read_quiet(int fd, char *buf)
+{
+        long r = read(fd, buf, 0);
+        __asm__ volatile("" ::: "memory"); /* not a tail call */
+        return r;
+}
+
 static __attribute__((noinline)) void child_read(void)
 {
         char buf[4];
@@ -105,11 +115,52 @@ static int dl_reads(const char *name, int times, bool from_lib)
         return 0;
 }
 
+/* churn: another thread loads and unloads libsitedl.so while this one
+ * reads from the executable and from libsiteprobe.so: every lookup must
+ * see one of the two tables a refresh switches between, never a mix. */
+static atomic_bool churning = true;
+static atomic_long loads;
+
+static void *churn_loader(void *arg)
+{
+        const char *path = arg;
+        while (atomic_load(&churning)) {
+                void *h = dlopen(path, RTLD_NOW);
+                atomic_fetch_add(&loads, 1);
+                if (!h || dlclose(h) != 0) {
+                        fprintf(stderr, "siteprobe: churn: %s\n", dlerror());
+                        exit(3);
+                }
+        }
+        return NULL;
+}
+
+static int churn(const char *path, int times)
+{
+        pthread_t t;
+        long failed[2] = {0, 0};
+        char buf[4];
+        int fd = pipe_with_data(true);
+
+        pthread_create(&t, NULL, churn_loader, (void *)path);
+        for (int i = 0; i < times; i++) {
+                failed[0] += exe_read_quiet(fd, buf) < 0;
+                failed[1] += siteprobe_lib_read(fd, buf, 0) < 0;
+        }
+        atomic_store(&churning, false);
+        pthread_join(t, NULL);
+        printf("churn_exe_failed %ld\nchurn_lib_failed %ld\nchurn_loads %ld\n", failed[0],
+               failed[1], atomic_load(&loads));
+        return 0;
+}
+
 /* siteprobe MODE [TIMES]
  *   all       TIMES reads each from the executable, libsiteprobe.so,
  *             libsitedl.so (dlopen'ed by path), then a forked child's
  *   dlbare    TIMES reads from libsitedl.so dlopen'ed by its bare name
  *   dllib     the same, dlopen'ed by libsiteprobe.so (no RUNPATH)
+ *   churn     TIMES reads each from the executable and libsiteprobe.so
+ *             while a thread dlopens and dlcloses libsitedl.so
  *   blocking  TIMES reads from the executable on a blocking pipe */
 int main(int argc, char **argv)
 {
@@ -119,20 +170,22 @@ int main(int argc, char **argv)
 
         if (strcmp(mode, "dlbare") == 0 || strcmp(mode, "dllib") == 0)
                 return dl_reads("libsitedl.so", times, strcmp(mode, "dllib") == 0);
+        snprintf(path, sizeof path, "%s/libsitedl.so", SITEPROBE_DIR);
+        if (strcmp(mode, "churn") == 0)
+                return churn(path, times);
         if (strcmp(mode, "blocking") == 0) {
                 for (int i = 0; i < times; i++)
                         exe_read("blocking", false);
                 return 0;
         }
         if (strcmp(mode, "all") != 0) {
-                fprintf(stderr, "usage: siteprobe all|dlbare|dllib|blocking [TIMES]\n");
+                fprintf(stderr, "usage: siteprobe all|dlbare|dllib|churn|blocking [TIMES]\n");
                 return 2;
         }
         for (int i = 0; i < times; i++) {
                 exe_read("exe", true);
                 lib_read("lib", siteprobe_lib_read);
         }
-        snprintf(path, sizeof path, "%s/libsitedl.so", SITEPROBE_DIR);
         if (dl_reads(path, times, false))
                 return 3;
         pid_t pid = fork();
