@@ -103,7 +103,7 @@ tsan:
 		TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" test-threaded
 
 format:
-	clang-format -i shim/*.c shim/*.h $(wildcard tests/*/*.c tests/*/*.h examples/*/*.c)
+	clang-format -i shim/*.c shim/*.h runner/*.c runner/*.h $(wildcard tests/*/*.c tests/*/*.h examples/*/*.c)
 
 clean:
 	rm -rf $(BUILD)

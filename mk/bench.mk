@@ -1,5 +1,6 @@
 # bench.mk - `make bench`: what the preload costs per call, at start-up and in
-# memory, beside plain runs, strace's and libfiu's injectors (tests/bench/).
+# memory, beside plain runs, strace's and libfiu's injectors (tests/bench/),
+# and what `wouldblock explore` costs per example (tests/bench/explore.py).
 # It prints tables and fails only on a broken measurement, never on timing.
 #   make bench BENCH_ITERATIONS=100000 BENCH_RUNS=3   (also from the environment)
 BENCH_ITERATIONS ?= 1000000
@@ -12,9 +13,10 @@ TEST_SUITES += $(BUILD)/bench/smoke
 
 .PHONY: bench bench-deps
 
-bench: check-build-deps $(LIB) $(BENCH_BIN) bench-deps
+bench: check-build-deps $(LIB) $(BENCH_BIN) bench-deps $(RUNNER) $(EXAMPLES_BIN)
 	python3 tests/bench/run.py --build $(BUILD) --iterations $(BENCH_ITERATIONS) \
 		--runs $(BENCH_RUNS) --startup-runs $(BENCH_STARTUP_RUNS)
+	python3 tests/bench/explore.py --build $(BUILD)
 
 # The comparison rows need strace and libfiu's fiu-run. As root (CI, a fresh
 # Debian machine) they are installed; otherwise their rows say what to install.

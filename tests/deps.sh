@@ -13,7 +13,9 @@ case "${CC:-cc}" in
 	# `make` builds the test programs too, some of them cmocka tests
 	# (cmocka.h needs the standard headers in front of it)
 	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
-		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev" ;;
+		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+	# the runner reads the library's JSON reports with jansson
+	printf '#include <jansson.h>\n' | ${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libjansson-dev" ;;
 esac
 [ "${1:-build}" = musl ] && { command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"; }
 if [ "${1:-build}" = test ]; then
