@@ -36,6 +36,14 @@ all: check-build-deps $(LIB) $(BUILD)/.all-extra
 
 -include mk/*.mk
 
+# musl-gcc (Debian's musl-tools) builds against musl alone: the system's
+# glibc-built libraries (cmocka, jansson) are out of its reach, so `all`
+# keeps the programs that need only libc (mk/musl.mk).
+MUSL_GCC := $(if $(findstring musl-gcc,$(notdir $(firstword $(CC)))),1)
+ifeq ($(MUSL_GCC),1)
+ALL_TARGETS := $(filter $(MUSL_TARGETS),$(ALL_TARGETS))
+endif
+
 $(BUILD)/.all-extra: $(filter-out $(LIB),$(ALL_TARGETS))
 	@mkdir -p $(@D) && touch $@
 

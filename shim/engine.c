@@ -410,7 +410,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         continue; /* a datagram connect is never in progress */
                 } else {
                         d->err = rule_errno(r, c->call, f.family);
-                        if (d->err == EAGAIN && (bit & WB_GROUP_OUTPUT) && !r->inflight_any &&
+                        if (d->err == EAGAIN && engine_call_writes(c) && !r->inflight_any &&
                             !output_eagain_faithful(c, &f)) {
                                 if (s && !(fl & FLAG_DEFERRED))
                                         flags_update(&s->flags, f.gen, FLAG_DEFERRED, 0, 0);

@@ -11,6 +11,7 @@
 #include "rules.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -23,7 +24,16 @@ struct wb_callinfo {
         socklen_t addrlen;
         bool control;     /* a message that carries or asks for control data */
         const void *site; /* the return address of the program's call into the wrapper */
+        bool writes_fd;   /* splice/tee counted on their fd_out (output calls: by their group) */
 };
+
+/* Does the call write to its fd? Then a would-block on it means a full
+ * buffer (SPEC §4's in-flight rule) and an edge-triggered waiter is owed
+ * its EPOLLOUT. */
+static inline bool engine_call_writes(const struct wb_callinfo *c)
+{
+        return (WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT) || c->writes_fd;
+}
 
 enum wb_verdict {
         WB_PASS,  /* call the real function unchanged */

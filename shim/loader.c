@@ -42,18 +42,22 @@ static void refresh_keeping_errno(void)
  * or from here? */
 static bool caller_independent(const char *file, const void *caller)
 {
-        Dl_info info;
-        struct link_map *map = NULL;
-
         if (!file || strchr(file, '$'))
                 return !file;
         if (strchr(file, '/'))
                 return true;
+#ifdef __GLIBC__
+        Dl_info info;
+        struct link_map *map = NULL;
+
         if (!dladdr1(caller, &info, (void **)&map, RTLD_DL_LINKMAP) || !map || !map->l_ld)
                 return false;
         for (const ElfW(Dyn) *d = map->l_ld; d->d_tag != DT_NULL; d++)
                 if (d->d_tag == DT_RPATH || d->d_tag == DT_RUNPATH)
                         return false;
+#else
+        (void)caller; /* musl's dlopen searches the same places whoever calls it */
+#endif
         return true;
 }
 

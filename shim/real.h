@@ -20,7 +20,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -33,6 +35,37 @@
 #else
 #define WB_SOCKADDR_PTR(a) (a)
 #endif
+
+/* Portability: where glibc and musl declare the wrapped functions
+ * differently, the library follows the C library it is built against.
+ * glibc names its sockaddr argument types (a transparent union under
+ * _GNU_SOURCE); musl's are plain pointers. */
+#ifdef __GLIBC__
+typedef int wb_mmsg_flags;          /* recvmmsg/sendmmsg flags */
+typedef unsigned long wb_ioctl_req; /* ioctl's request */
+typedef __off64_t wb_off64;         /* splice's offsets, sendfile64's */
+#else
+typedef unsigned int wb_mmsg_flags;
+typedef int wb_ioctl_req;
+typedef off_t wb_off64; /* musl: 64 bits everywhere */
+#define __SOCKADDR_ARG struct sockaddr *restrict
+#define __CONST_SOCKADDR_ARG const struct sockaddr *
+#endif
+/* musl spells the LFS64 names as macros for the plain functions (open64 is
+ * open): the library wraps and binds the symbols by their own names. */
+#undef open64
+#undef openat64
+#undef sendfile64
+/* glibc has these since 2.34 (linux/close_range.h and linux/sockios.h are
+ * not on musl-gcc's include path); the values are the kernel's ABI. */
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SIOCOUTQ
+#define SIOCOUTQ TIOCOUTQ
+#endif
+/* Does open's flags word mean a mode argument follows? */
+#define WB_OPEN_NEEDS_MODE(fl) (((fl)&O_CREAT) || ((fl)&O_TMPFILE) == O_TMPFILE)
 
 /* Fallbacks for the waits, which have no one-to-one system call everywhere. */
 struct wb_sigset_arg {
@@ -80,7 +113,8 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           syscall(SYS_recvfrom, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                       \
         X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl),                       \
           syscall(SYS_recvmsg, fd, m, fl))                                                         \
-        X(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t),  \
+        X(int, recvmmsg,                                                                           \
+          (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),       \
           (fd, v, n, fl, t), syscall(SYS_recvmmsg, fd, v, n, fl, t))                               \
         X(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n),                       \
           syscall(SYS_write, fd, buf, n))                                                          \
@@ -94,8 +128,17 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           syscall(SYS_sendto, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                         \
         X(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl),                 \
           syscall(SYS_sendmsg, fd, m, fl))                                                         \
-        X(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl),      \
-          syscall(SYS_sendmmsg, fd, v, n, fl))                                                     \
+        X(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl),            \
+          (fd, v, n, fl), syscall(SYS_sendmmsg, fd, v, n, fl))                                     \
+        X(ssize_t, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n),           \
+          syscall(SYS_sendfile, out, in, off, n))                                                  \
+        X(ssize_t, sendfile64, (int out, int in, wb_off64 *off, size_t n), (out, in, off, n),      \
+          syscall(SYS_sendfile, out, in, off, n))                                                  \
+        X(ssize_t, splice,                                                                         \
+          (int in, wb_off64 *offin, int out, wb_off64 *offout, size_t n, unsigned int fl),         \
+          (in, offin, out, offout, n, fl), syscall(SYS_splice, in, offin, out, offout, n, fl))     \
+        X(ssize_t, tee, (int in, int out, size_t n, unsigned int fl), (in, out, n, fl),            \
+          syscall(SYS_tee, in, out, n, fl))                                                        \
         X(int, accept, (int fd, __SOCKADDR_ARG sa, socklen_t *salen), (fd, sa, salen),             \
           syscall(SYS_accept, fd, WB_SOCKADDR_PTR(sa), salen))                                     \
         X(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl),                     \
@@ -190,7 +233,7 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           syscall(SYS_fcntl, fd, cmd, arg))                                                        \
         V(int, fcntl64, (int, int, ...), (int fd, int cmd, void *arg), (fd, cmd, arg),             \
           syscall(SYS_fcntl, fd, cmd, arg))                                                        \
-        V(int, ioctl, (int, unsigned long, ...), (int fd, unsigned long req, void *arg),           \
+        V(int, ioctl, (int, wb_ioctl_req, ...), (int fd, wb_ioctl_req req, void *arg),             \
           (fd, req, arg), syscall(SYS_ioctl, fd, req, arg))
 
 #define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*name) params;

@@ -7,8 +7,9 @@
 #include <string.h>
 
 static const char *const call_names[WB_CALL_COUNT] = {
-    "read", "readv",  "recv",    "recvfrom", "recvmsg", "recvmmsg", "write",   "writev",
-    "send", "sendto", "sendmsg", "sendmmsg", "accept",  "accept4",  "connect",
+    "read",   "readv",   "recv",    "recvfrom", "recvmsg", "recvmmsg",
+    "write",  "writev",  "send",    "sendto",   "sendmsg", "sendmmsg",
+    "accept", "accept4", "connect", "sendfile", "splice",  "tee",
 };
 
 /* Groups a CALLS list may name, and how the canonical form spells them. */
@@ -726,7 +727,7 @@ int rule_format(const struct wb_rule *r, char *buf, size_t size)
                           N_ELEMS(family_words));
         if (r->port >= 0)
                 put(&o, " port=%d", r->port);
-        if (r->calls & WB_GROUP_OUTPUT)
+        if (r->calls & (WB_GROUP_OUTPUT | WB_CALL_BIT(WB_SPLICE)))
                 put(&o, " inflight=%s", r->inflight_any ? "any" : "yes");
         put(&o, " blocking=%s", r->blocking_any ? "any" : "no");
         if (r->site[0])

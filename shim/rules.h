@@ -12,8 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Every interposed call, in SPEC §3 order. The fortified variants count as
- * the call they check, so they have no entry of their own. */
+/* Every interposed call, in SPEC §3 order (the zero-copy calls came later
+ * and follow connect, so the older numbers stay). The fortified variants
+ * count as the call they check and sendfile64 as sendfile, so they have no
+ * entry of their own. */
 enum wb_call {
         WB_READ,
         WB_READV,
@@ -30,12 +32,15 @@ enum wb_call {
         WB_ACCEPT,
         WB_ACCEPT4,
         WB_CONNECT,
+        WB_SENDFILE, /* group output: the fd is out_fd */
+        WB_SPLICE,   /* named alone: see wrappers.c for the fd it is counted on */
+        WB_TEE,
         WB_CALL_COUNT
 };
 
 #define WB_CALL_BIT(c) (1u << (c))
-#define WB_GROUP_INPUT 0x003fu  /* read .. recvmmsg */
-#define WB_GROUP_OUTPUT 0x0fc0u /* write .. sendmmsg */
+#define WB_GROUP_INPUT 0x003fu                               /* read .. recvmmsg */
+#define WB_GROUP_OUTPUT (0x0fc0u | WB_CALL_BIT(WB_SENDFILE)) /* write .. sendmmsg, sendfile */
 #define WB_GROUP_ACCEPT (WB_CALL_BIT(WB_ACCEPT) | WB_CALL_BIT(WB_ACCEPT4))
 #define WB_GROUP_CONNECT WB_CALL_BIT(WB_CONNECT)
 #define WB_GROUP_ALL ((1u << WB_CALL_COUNT) - 1u)

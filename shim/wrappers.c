@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
-#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,7 +75,7 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
                 report_would_block(c->fd, c->call);
                 /* an edge-triggered waiter must hear of this fd again */
                 if (c->call != WB_CONNECT)
-                        readiness_injected(c->fd, WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT);
+                        readiness_injected(c->fd, engine_call_writes(c));
         }
         errno = d->err;
         return -1;
@@ -113,7 +112,7 @@ static inline long passed(enum wb_call call, int fd, long ret)
 #define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, DEST, PASS, REAL)                   \
         static __attribute__((noinline)) RET NAME##_armed WB_SITE_PARAM PARAMS                     \
         {                                                                                          \
-                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, site_};               \
+                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, site_, false};        \
                 struct wb_decision d_;                                                             \
                 enum wb_verdict v_ = engine_decide(&c_, &d_);                                      \
                 if (v_ == WB_FAIL)                                                                 \
@@ -285,16 +284,114 @@ static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timesp
         return r;
 }
 
-WB_WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t),
+WB_WRAP(int, recvmmsg,
+        (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),
         (fd, v, n, fl, t), WB_RECVMMSG, fd, n, fl,
         WB_NO_DEST_CTL(n &&v &&WB_CONTROL(&v[0].msg_hdr)), real_recvmmsg(fd, v, n, fl, t),
         cut_ &&v ? mmsg_cut(fd, v, n, fl, t, &d_, true) : real_recvmmsg(fd, v, n, fl, t))
-WB_WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl),
-        WB_SENDMMSG, fd, n, fl,
+WB_WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl),
+        (fd, v, n, fl), WB_SENDMMSG, fd, n, fl,
         WB_DEST_CTL(n &&v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
                     n &&v ? v[0].msg_hdr.msg_namelen : 0, n &&v &&WB_CONTROL(&v[0].msg_hdr)),
         real_sendmmsg(fd, v, n, fl),
         cut_ &&v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl))
+
+/* ---- zero-copy ---- */
+
+/* sendfile is output on out_fd. Cut short, it is the real call with a
+ * smaller count: the kernel moves the file offset (or *off) by the bytes it
+ * sent, as after any sendfile that sent fewer than asked. */
+WB_WRAP(ssize_t, sendfile, (int out, int in, off_t *off, size_t len), (out, in, off, len),
+        WB_SENDFILE, out, len, 0, WB_NO_DEST, real_sendfile(out, in, off, len),
+        real_sendfile(out, in, off, WB_CUT(len)))
+WB_WRAP(ssize_t, sendfile64, (int out, int in, wb_off64 *off, size_t len), (out, in, off, len),
+        WB_SENDFILE, out, len, 0, WB_NO_DEST, real_sendfile64(out, in, off, len),
+        real_sendfile64(out, in, off, WB_CUT(len)))
+
+/* splice and tee join two fds, one at least a pipe, and rules count them on
+ * one (README, "splice and tee"): the socket or tty side, where type=,
+ * family= and port= mean something and which the program waits on; else
+ * (pipes, regular files) fd_in if it is a pipe, else fd_out: a regular file
+ * never waits. Counted on fd_out, the call writes to its fd (SPEC §4's
+ * in-flight rule). Each fd's O_NONBLOCK makes the kernel's wait on it
+ * non-blocking, as SPLICE_F_NONBLOCK makes both: the engine asks the
+ * counted fd's flag itself, the rest arrives as MSG_DONTWAIT. */
+static int splice_counted_fd(int in, int out)
+{
+        struct wb_fdfacts fin, fout;
+        const unsigned waits = WB_TYPE_SOCKET | WB_TYPE_TTY;
+
+        fd_state_get(in, &fin);
+        fd_state_get(out, &fout);
+        if ((fin.type & waits) || (!(fout.type & waits) && fin.type == WB_TYPE_PIPE))
+                return in;
+        return out;
+}
+
+static struct wb_callinfo splice_info(const void *site, enum wb_call call, int in, int out,
+                                      size_t len, unsigned fl)
+{
+        int fd = splice_counted_fd(in, out), other = fd == in ? out : in;
+        bool nonblocking = (fl & SPLICE_F_NONBLOCK) ||
+                           (other != fd && fd_state_nonblocking(other, fd_state_gen(other)));
+        /* by name: no destination, and every field not named is zero */
+        struct wb_callinfo c = {.call = call,
+                                .fd = fd,
+                                .len = len,
+                                .flags = nonblocking ? MSG_DONTWAIT : 0,
+                                .site = site,
+                                .writes_fd = fd == out && fd != in};
+        return c;
+}
+
+/* Not armed: counted, and its would-block result extends the counted fd's
+ * spin (both fds' spins end on success). errno stays the real call's. */
+static long splice_passed(enum wb_call call, int in, int out, long ret)
+{
+        int saved = errno, fd;
+
+        if (ret >= 0) {
+                fd_state_spin_end(in);
+                return passed(call, out, ret);
+        }
+        fd = saved == EAGAIN ? splice_counted_fd(in, out) : in;
+        errno = saved;
+        return passed_failed(call, fd, ret);
+}
+
+static __attribute__((noinline)) long splice_armed(const void *site, enum wb_call call, int in,
+                                                   wb_off64 *offin, int out, wb_off64 *offout,
+                                                   size_t len, unsigned fl)
+{
+        struct wb_callinfo c = splice_info(site, call, in, out, len, fl);
+        struct wb_decision d;
+        enum wb_verdict v = engine_decide(&c, &d);
+        size_t n = len;
+        long r;
+
+        if (v == WB_FAIL)
+                return fail(&c, &d);
+        if (v == WB_SHORT && d.limit < len)
+                n = d.limit;
+        r = call == WB_TEE ? real_tee(in, out, n, fl) : real_splice(in, offin, out, offout, n, fl);
+        return finish(&c, v == WB_SHORT ? &d : NULL, r);
+}
+
+WB_EXPORT ssize_t splice(int in, wb_off64 *offin, int out, wb_off64 *offout, size_t len,
+                         unsigned int fl)
+{
+        if (__builtin_expect(!armed(WB_SPLICE), 1))
+                return splice_passed(WB_SPLICE, in, out,
+                                     real_splice(in, offin, out, offout, len, fl));
+        return splice_armed(__builtin_return_address(0), WB_SPLICE, in, offin, out, offout, len,
+                            fl);
+}
+WB_EXPORT ssize_t tee(int in, int out, size_t len, unsigned int fl)
+{
+        if (__builtin_expect(!armed(WB_TEE), 1))
+                return splice_passed(WB_TEE, in, out, real_tee(in, out, len, fl));
+        return splice_armed(__builtin_return_address(0), WB_TEE, in, NULL, out, NULL, len, fl);
+}
 
 /* ---- new fds ---- */
 
@@ -338,8 +435,8 @@ WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd
 WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 {
         const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
-        struct wb_callinfo c = {WB_CONNECT, fd,    0,     0,
-                                addr,       salen, false, __builtin_return_address(0)};
+        struct wb_callinfo c = {
+            WB_CONNECT, fd, 0, 0, addr, salen, false, __builtin_return_address(0), false};
         struct wb_decision d;
         int r, saved;
         /* only a socket's first connect: a later one gets the kernel's own
@@ -402,7 +499,7 @@ WB_EXPORT int dup(int fd)
 /* open's mode is there only when the flags need it, as glibc reads it */
 #define WB_OPEN_MODE(fl)                                                                           \
         mode_t mode = 0;                                                                           \
-        if (__OPEN_NEEDS_MODE(fl)) {                                                               \
+        if (WB_OPEN_NEEDS_MODE(fl)) {                                                              \
                 va_list ap;                                                                        \
                 va_start(ap, fl);                                                                  \
                 mode = va_arg(ap, mode_t);                                                         \
@@ -475,7 +572,7 @@ WB_EXPORT int fcntl64(int fd, int cmd, ...)
         WB_VA_POINTER(cmd);
         return fcntl_done(cmd, real_fcntl64(fd, cmd, arg));
 }
-WB_EXPORT int ioctl(int fd, unsigned long req, ...)
+WB_EXPORT int ioctl(int fd, wb_ioctl_req req, ...)
 {
         WB_VA_POINTER(req);
         int r = real_ioctl(fd, req, arg), saved = errno;

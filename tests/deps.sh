@@ -1,15 +1,21 @@
 #!/bin/sh
-# deps.sh build|test - make sure the system packages a target needs are here.
+# deps.sh build|test|musl - make sure the system packages a target needs are here.
 # As root (a fresh CI or Debian machine) it installs what is missing with
 # apt-get; otherwise it stops with the exact command to run.
 set -u
 need=""
-command -v "${CC:-cc}" >/dev/null 2>&1 || need="$need gcc"
 command -v make >/dev/null 2>&1 || need="$need make"
-# `make` builds the test programs too, some of them cmocka tests
-# (cmocka.h needs the standard headers in front of it)
-printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
-	${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+case "${CC:-cc}" in
+*musl-gcc*) # the musl leg (mk/musl.mk): musl-gcc's programs need musl alone
+	command -v "$CC" >/dev/null 2>&1 || need="$need musl-tools" ;;
+*)
+	command -v "${CC:-cc}" >/dev/null 2>&1 || need="$need gcc"
+	# `make` builds the test programs too, some of them cmocka tests
+	# (cmocka.h needs the standard headers in front of it)
+	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
+		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev" ;;
+esac
+[ "${1:-build}" = musl ] && { command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"; }
 if [ "${1:-build}" = test ]; then
 	command -v python3 >/dev/null 2>&1 || need="$need python3"
 	command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"

@@ -346,4 +346,72 @@ static inline int check_ports(bool (*port_is_open)(unsigned short))
         return 1;
 }
 
+/* ---- sendfile_server_*: a server sends a file to the client that came ---- */
+
+#define FILE_LEN 20000
+
+/* A regular file holding FILE_LEN pattern bytes, its offset at 0. */
+static inline int pattern_file(void)
+{
+        static unsigned char data[FILE_LEN];
+        char path[] = "/tmp/wb-example-XXXXXX";
+        int fd = mkstemp(path);
+
+        if (fd < 0)
+                die("mkstemp");
+        unlink(path);
+        fill_pattern(data, sizeof data);
+        write_all(fd, data, sizeof data);
+        if (lseek(fd, 0, SEEK_SET) != 0)
+                die("lseek");
+        return fd;
+}
+
+static inline int file_client(int listener, unsigned short port, int done)
+{
+        static unsigned char got[FILE_LEN];
+        bool stuck;
+        (void)done; /* the server learns it from the exit status */
+
+        close(listener);
+        int fd = connect_loopback(port);
+        size_t n = read_some(fd, got, sizeof got, &stuck);
+        close(fd);
+        return verdict("client received", got, n, FILE_LEN,
+                       stuck ? " (the server was stuck: nothing for 2 s)" : "");
+}
+
+struct file_setup {
+        int conn; /* the server's non-blocking connection to the client */
+        int file; /* what it serves: FILE_LEN bytes */
+        pid_t client;
+};
+
+static inline struct file_setup file_start(void)
+{
+        struct file_setup s;
+        unsigned short port;
+        int done;
+        int listener = bind_loopback(true, &port);
+
+        signal(SIGPIPE, SIG_IGN); /* a client that gave up is no crash */
+        s.client = start_peer(file_client, listener, port, &done);
+        close(done);
+        s.conn = accept(listener, NULL, NULL);
+        if (s.conn < 0)
+                die("accept");
+        close(listener);
+        set_nonblocking(s.conn);
+        s.file = pattern_file();
+        return s;
+}
+
+/* The client's verdict is the program's. */
+static inline int file_finish(struct file_setup *s)
+{
+        close(s->conn);
+        close(s->file);
+        return wait_peer(s->client);
+}
+
 #endif

@@ -12,7 +12,10 @@ under every built-in scenario: they keep the kernel's contract, so a
 correct program that fails under one of them is a library bug (or a wrong
 "right" example).
 
-    python3 tests/examples/suite.py [--build DIR] [--filter REGEX]
+    python3 tests/examples/suite.py [--build DIR] [--filter REGEX] [--musl]
+
+--musl (or WB_MUSL=1): DIR is a musl build (make test-musl), whose library
+only musl-linked programs can load: the C examples alone.
 """
 
 import argparse
@@ -24,9 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wbexamples as wb  # noqa: E402
 
 
-def cases(build):
+def cases(build, musl=False):
     """(name, thunk) pairs; a thunk runs its case and returns (why or None, run)."""
-    for ex in wb.EXAMPLES:
+    examples = [ex for ex in wb.EXAMPLES if ex.lang == "c" or not musl]
+    for ex in examples:
         def wrong(ex=ex):
             run = wb.run_under(ex.argv(build, "wrong"), ex.scenario, ex.rules, build=build)
             return wb.judge_wrong(ex, run), run
@@ -45,7 +49,7 @@ def cases(build):
             yield (f"{ex.name}_wrong passes under {scenario} (Linux behaviour it relies on "
                    f"is kept)"), wrong_faithful
     for scenario in wb.builtin_scenarios():
-        for ex in wb.EXAMPLES + [wb.ASYNCIO]:
+        for ex in examples + ([] if musl else [wb.ASYNCIO]):
             if scenario == ex.scenario:
                 continue  # run above, with more checks
             variant = "right" if ex.has_wrong else None
@@ -63,9 +67,11 @@ def main():
     parser.add_argument("--build", default=os.path.join(wb.ROOT, "build"))
     parser.add_argument("--filter", default=os.environ.get("EXAMPLES_FILTER", ""),
                         help="run only the cases whose names match this regex")
+    parser.add_argument("--musl", action="store_true", default=os.environ.get("WB_MUSL") == "1",
+                        help="a musl build: the C examples only")
     args = parser.parse_args()
 
-    selected = [(n, t) for n, t in cases(args.build) if re.search(args.filter, n)]
+    selected = [(n, t) for n, t in cases(args.build, args.musl) if re.search(args.filter, n)]
     print(f"1..{len(selected)}", flush=True)
     failed = 0
     for number, (name, thunk) in enumerate(selected, 1):

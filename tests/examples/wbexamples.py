@@ -77,6 +77,8 @@ EXAMPLES = [
             "send's short count ignored"),
     Example("connect_check", "c", "slow-connect", None, "wrong",
             "writable taken for connected"),
+    Example("sendfile_server", "c", "short-writes", None, "lost",
+            "partial sendfile taken for the whole file"),
 ]
 # Right by construction: run under every built-in scenario instead.
 ASYNCIO = Example("asyncio_echo", "python", None, None, None,

@@ -854,6 +854,31 @@ static void test_output_inflight_any_fires_at_once(void **state)
         assert_int_equal(decide(WB_SEND, sv[0], &d), WB_FAIL);
 }
 
+/* sendfile is output by its group; splice writes only when counted on its
+ * fd_out (writes_fd): a splice counted on the pipe it reads is never
+ * deferred, one counted on the pipe it fills waits for bytes in flight. */
+static void test_zero_copy_inflight_by_direction(void **state)
+{
+        struct wb_decision d;
+        int p[2];
+        struct wb_callinfo reads = {.call = WB_SPLICE, .len = 20};
+        struct wb_callinfo writes = {.call = WB_SPLICE, .len = 20, .writes_fd = true};
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        reads.fd = p[0];
+        writes.fd = p[1];
+        assert_true(engine_call_writes(&writes));
+        assert_false(engine_call_writes(&reads));
+        install("splice,sendfile when=1", 1);
+        assert_int_equal(decide(WB_SENDFILE, p[1], &d), WB_PASS); /* empty pipe: deferred */
+        assert_int_equal(engine_decide(&writes, &d), WB_PASS);    /* the same fd, still empty */
+        assert_int_equal(engine_decide(&reads, &d), WB_FAIL);     /* input side: at once */
+        assert_int_equal(write(p[1], "x", 1), 1);
+        assert_int_equal(engine_decide(&writes, &d), WB_FAIL); /* in flight now */
+        assert_int_equal(d.callno, 3);
+}
+
 static void test_output_hard_errno_not_deferred(void **state)
 {
         struct wb_decision d;
@@ -1353,6 +1378,7 @@ int main(void)
             T(test_output_eagain_deferred_on_pipe),
             T(test_output_eagain_not_deferred_with_bytes_in_flight),
             T(test_output_inflight_any_fires_at_once),
+            T(test_zero_copy_inflight_by_direction),
             T(test_output_hard_errno_not_deferred),
             T(test_deferred_eagain_lets_next_rule_decide),
             T(test_output_eagain_deferred_on_unix_socket),

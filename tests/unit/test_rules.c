@@ -52,25 +52,32 @@ static void test_call_groups(void **state)
                                WB_CALL_BIT(WB_RECVMMSG);
         const uint32_t output = WB_CALL_BIT(WB_WRITE) | WB_CALL_BIT(WB_WRITEV) |
                                 WB_CALL_BIT(WB_SEND) | WB_CALL_BIT(WB_SENDTO) |
-                                WB_CALL_BIT(WB_SENDMSG) | WB_CALL_BIT(WB_SENDMMSG);
+                                WB_CALL_BIT(WB_SENDMSG) | WB_CALL_BIT(WB_SENDMMSG) |
+                                WB_CALL_BIT(WB_SENDFILE);
         const uint32_t accept = WB_CALL_BIT(WB_ACCEPT) | WB_CALL_BIT(WB_ACCEPT4);
         const uint32_t connect = WB_CALL_BIT(WB_CONNECT);
+        /* named alone, in no group but all */
+        const uint32_t zerocopy = WB_CALL_BIT(WB_SPLICE) | WB_CALL_BIT(WB_TEE);
         (void)state;
 
         assert_int_equal(parse_ok("input").calls, input);
         assert_int_equal(parse_ok("output").calls, output);
         assert_int_equal(parse_ok("accept").calls, accept);
         assert_int_equal(parse_ok("connect").calls, connect);
-        assert_int_equal(parse_ok("all").calls, input | output | accept | connect);
+        assert_int_equal(parse_ok("all").calls, input | output | accept | connect | zerocopy);
         assert_int_equal(parse_ok("input,output,accept,connect").calls,
                          input | output | accept | connect);
+        assert_int_equal(parse_ok("sendfile").calls, WB_CALL_BIT(WB_SENDFILE));
+        assert_int_equal(parse_ok("splice,tee").calls, zerocopy);
+        assert_int_equal(parse_ok("input,output,accept,connect,splice,tee").calls,
+                         parse_ok("all").calls);
         assert_int_equal(parse_ok("input,connect").calls, input | connect);
         assert_int_equal(parse_ok("read,send,accept4").calls,
                          WB_CALL_BIT(WB_READ) | WB_CALL_BIT(WB_SEND) | WB_CALL_BIT(WB_ACCEPT4));
         assert_int_equal(parse_ok("output,recvmsg").calls, output | WB_CALL_BIT(WB_RECVMSG));
         assert_int_equal(parse_ok("read,read").calls, WB_CALL_BIT(WB_READ));
         assert_int_equal(parse_ok("accept4,accept").calls, accept);
-        assert_int_equal(parse_ok("all,read").calls, input | output | accept | connect);
+        assert_int_equal(parse_ok("all,read").calls, input | output | accept | connect | zerocopy);
 }
 
 /* ---- actions ---- */
@@ -826,6 +833,12 @@ static void test_format(void **state)
         expect_format("input,output when=5+ prob=0.25",
                       "input,output errno=EAGAIN when=5+ prob=0.25 per=fd "
                       "type=socket,pipe,tty inflight=yes blocking=no");
+        expect_format(
+            "sendfile,write,writev,send,sendto,sendmsg,sendmmsg short=4096",
+            "output short=4096 edge=owed per=fd type=socket,pipe,tty inflight=yes blocking=no");
+        expect_format("tee,splice", "splice,tee errno=EAGAIN per=fd type=socket,pipe,tty "
+                                    "inflight=yes blocking=no");
+        expect_format("tee", "tee errno=EAGAIN per=fd type=socket,pipe,tty blocking=no");
         expect_format("read site=libc.so.6", "read errno=EAGAIN per=fd type=socket,pipe,tty "
                                              "blocking=no site=libc.so.6");
         expect_format("recv site=python3.11+0X00Ab0 process=python3",
@@ -866,7 +879,8 @@ static void expect_same_rule(const struct wb_rule *a, const struct wb_rule *b, c
             a->max != b->max || a->until_poll != b->until_poll ||
             a->per_process != b->per_process || a->fd != b->fd || a->types != b->types ||
             a->families != b->families || a->port != b->port ||
-            ((a->calls & WB_GROUP_OUTPUT) && a->inflight_any != b->inflight_any) ||
+            ((a->calls & (WB_GROUP_OUTPUT | WB_CALL_BIT(WB_SPLICE))) &&
+             a->inflight_any != b->inflight_any) ||
             a->blocking_any != b->blocking_any || strcmp(a->process, b->process) != 0 ||
             strcmp(a->site, b->site) != 0 || a->site_has_offset != b->site_has_offset ||
             a->site_offset != b->site_offset)
@@ -929,6 +943,9 @@ static void test_round_trip(void **state)
             "sendmmsg,recvmmsg short=2 per=process",
             "read when=5..6+3",
             "read when=1..1",
+            "sendfile short=4096",
+            "splice inflight=any prob=0.5",
+            "tee,splice when=1",
             "read site=libstdc++.so.6",
             "read site=libstdc++.so.6+0x1f",
             "write site=?",
