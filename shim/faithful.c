@@ -135,6 +135,8 @@ size_t faithful_short_limit(const struct wb_callinfo *c, const struct wb_fdfacts
 
         if (c->control)
                 return 0;
+        if (!(WB_CALL_BIT(c->call) & (WB_GROUP_INPUT | WB_GROUP_OUTPUT)))
+                return !stream || c->len <= want ? 0 : want; /* splice, tee: their own rules */
         if (is_mmsg(c->call)) {
                 /* len counts messages: fewer of them is always possible, but
                  * a unix stream message is not split (see output_limit) */
