@@ -219,6 +219,26 @@ WB_EXPORT unsigned long wouldblock_injected(const char *call)
         return sum;
 }
 
+/* The seed is the ruleset's; restarting the counts with it makes what
+ * follows a function of the seed and of the calls from now on only, not of
+ * how many calls came before: a test that sets a seed first reproduces
+ * alone, after other tests, or in another worker. */
+WB_EXPORT int wouldblock_set_seed(unsigned long long seed)
+{
+        struct wb_diag d;
+        int r = 0;
+
+        pthread_mutex_lock(&api_lock);
+        settings.seed = seed;
+        if (engine_reseed(seed)) {
+                snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
+                r = api_fail(&d);
+        } else
+                last_error[0] = '\0';
+        pthread_mutex_unlock(&api_lock);
+        return r;
+}
+
 WB_EXPORT const char *wouldblock_last_error(void)
 {
         return last_error;

@@ -27,6 +27,7 @@ struct slot {
         _Atomic uint64_t calls;
         _Atomic uint64_t injected;
         _Atomic uint64_t flags;
+        _Atomic uint64_t ordinal; /* the fd's name in prob=, see fd_ordinal */
 };
 
 struct rule_rt {
@@ -36,15 +37,16 @@ struct rule_rt {
         bool prob_always;
         struct wb_counter *counted, *injected;      /* totals, in the status (the report) */
         _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
+        _Atomic uint64_t fds_counted;               /* ordinals given so far */
 };
 
 struct ruleset {
         struct ruleset *retired_next;
         unsigned n;
         uint32_t armed;
-        uint64_t seed;
-        size_t bytes;       /* of this mapping, slots included */
-        struct slot *slots; /* n * WB_FD_MAX, zero pages until touched */
+        _Atomic uint64_t seed; /* wouldblock_set_seed may change it */
+        size_t bytes;          /* of this mapping, slots included */
+        struct slot *slots;    /* n * WB_FD_MAX, zero pages until touched */
         struct rule_rt r[];
 };
 
@@ -160,7 +162,7 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         if (rs == MAP_FAILED)
                 return -1;
         rs->n = n;
-        rs->seed = seed;
+        atomic_init(&rs->seed, seed);
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
         bank = status_bank_prepare(rules, n, seed);
@@ -211,24 +213,29 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
 uint64_t engine_seed(void)
 {
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
-        return rs ? rs->seed : 1;
+        return rs ? atomic_load_explicit(&rs->seed, memory_order_relaxed) : 1;
 }
 
 void engine_restart_counts(void)
 {
-        /* static: the forking thread's stack may be small, and a forked
-         * child has only this thread, so nothing else uses it */
-        static struct wb_rule rules[WB_MAX_RULES];
-        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
-
         /* the only thread of a forked child: the parent's other threads,
          * counted inside the engine at the fork, are not here */
         counter_reset(&readers);
+        engine_reseed(engine_seed());
+}
+
+int engine_reseed(uint64_t seed)
+{
+        /* static: the forking thread's stack may be small; callers are the
+         * only thread of a forked child, or serialized by the API's lock */
+        static struct wb_rule rules[WB_MAX_RULES];
+        struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
+
         if (!rs)
-                return;
+                return 0;
         for (unsigned i = 0; i < rs->n; i++)
                 rules[i] = rs->r[i].rule;
-        engine_install(rules, rs->n, rs->seed);
+        return engine_install(rules, rs->n, seed);
 }
 
 /* ---- tagged counters ---- */
@@ -270,6 +277,27 @@ static void flags_update(_Atomic uint64_t *w, uint32_t gen, unsigned set, unsign
                 nw = (uint64_t)gen << TAG_SHIFT | (uint64_t)e << 8 | bits;
         } while (!atomic_compare_exchange_weak_explicit(w, &old, nw, memory_order_relaxed,
                                                         memory_order_relaxed));
+}
+
+/* The name of this fd in the rule's prob= scope: the order in which the rule
+ * first counted it (1, 2, ...), never its number, so a run reproduces with
+ * other fds inherited (SPEC §3). Tagged with the fd generation: a reused
+ * number is a new fd. Two threads naming the same fd at once agree on the
+ * first ordinal stored; the loser's number is skipped (only a program racing
+ * its own first calls on one fd sees that). */
+static uint64_t fd_ordinal(struct rule_rt *rt, struct slot *s, uint32_t gen)
+{
+        uint64_t w = atomic_load_explicit(&s->ordinal, memory_order_relaxed), v, nw;
+
+        if ((v = tagged_value(w, gen)))
+                return v;
+        v = atomic_fetch_add_explicit(&rt->fds_counted, 1, memory_order_relaxed) + 1;
+        nw = (uint64_t)gen << TAG_SHIFT | (v & VALUE_MASK);
+        while (!atomic_compare_exchange_weak_explicit(&s->ordinal, &w, nw, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                if (tagged_value(w, gen))
+                        return tagged_value(w, gen);
+        return v;
 }
 
 /* ---- deciding ---- */
@@ -331,7 +359,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 struct rule_rt *rt = &rs->r[i];
                 const struct wb_rule *r = &rt->rule;
                 struct slot *s = NULL;
-                uint64_t n, done;
+                uint64_t n, done, scope = 0;
                 unsigned fl = 0;
                 bool forced = false;
 
@@ -371,6 +399,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         n = tagged_bump(&s->calls, f.gen);
                         done = tagged_value(
                             atomic_load_explicit(&s->injected, memory_order_relaxed), f.gen);
+                        if (r->has_prob)
+                                scope = fd_ordinal(rt, s, f.gen);
                 }
                 counter_add(rt->counted, 1);
                 if (verdict != WB_PASS || hold)
@@ -390,8 +420,9 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                                 if (r->n_when && !rule_when_matches(r, n))
                                         continue;
                                 if (r->has_prob && !rt->prob_always &&
-                                    prob_hash(rs->seed, i, r->per_process ? -1 : c->fd, n) >=
-                                        rt->prob_threshold)
+                                    prob_hash(atomic_load_explicit(&rs->seed, memory_order_relaxed),
+                                              i, r->per_process ? -1 : (int64_t)scope,
+                                              n) >= rt->prob_threshold)
                                         continue;
                         }
                 }

@@ -3,7 +3,9 @@
  * The active rule set is immutable once published; engine_install builds a
  * new one and swaps a pointer, so a wrapped call running in another thread
  * keeps a consistent view. Counters live beside the set, keyed by (rule, fd,
- * fd generation), so a reused fd number counts from 1 again.
+ * fd generation), so a reused fd number counts from 1 again. prob= names a
+ * per-fd scope by the order in which the rule first counted the fd, never by
+ * its number.
  */
 #ifndef WB_ENGINE_H
 #define WB_ENGINE_H
@@ -100,7 +102,13 @@ uint64_t engine_seed(void);
  * its own). Uses mmap only, so it is safe after fork in a threaded parent. */
 void engine_restart_counts(void);
 
-/* The deterministic prob= function, exposed for the unit tests. */
+/* The same rules, counters and fd ordinals from zero, prob= under a new seed:
+ * what follows depends only on the seed and the calls from now on
+ * (wouldblock_set_seed). 0 / -1 (ENOMEM); the API serializes callers. */
+int engine_reseed(uint64_t seed);
+
+/* The deterministic prob= function, exposed for the unit tests. scope: -1
+ * per process, else the fd's ordinal in the rule (1 for its first fd). */
 bool engine_prob_fires(double prob, uint64_t seed, unsigned rule, int64_t scope, uint64_t n);
 
 #endif

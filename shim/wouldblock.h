@@ -26,6 +26,13 @@ void wouldblock_resume(void);
  * ("input", "output", "accept", "all"), or all calls (NULL). */
 unsigned long wouldblock_injected(const char *call);
 
+/* Seed prob= decisions from now on (WOULDBLOCK_SEED is the first seed). The
+ * active rules start counting again, as if just installed: call numbers,
+ * the order of fds, max= budgets; injection totals stay. So the faults from
+ * here on depend only on the seed and on the calls made from here on.
+ * 0, or -1 (no memory for the new tables; the old ones stay). */
+int wouldblock_set_seed(unsigned long long seed);
+
 /* The message of the last failed call above, "" if none. */
 const char *wouldblock_last_error(void);
 

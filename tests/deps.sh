@@ -22,6 +22,15 @@ if [ "${1:-build}" = test ]; then
 	command -v groff >/dev/null 2>&1 || need="$need groff-base"
 	command -v curl >/dev/null 2>&1 || need="$need curl"
 	command -v openssl >/dev/null 2>&1 || need="$need openssl"
+	# the Python package's suite (tests/python): Debian's pytest, xdist, pip
+	# and setuptools on /usr/bin/python3 (mk/python.mk picks the interpreter)
+	py=/usr/bin/python3
+	[ -x "$py" ] || py=python3
+	"$py" -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
+	"$py" -c 'import xdist' >/dev/null 2>&1 || need="$need python3-pytest-xdist"
+	"$py" -m pip --version >/dev/null 2>&1 || need="$need python3-pip"
+	"$py" -c 'import setuptools' >/dev/null 2>&1 || need="$need python3-setuptools"
+	"$py" -c 'import wheel' >/dev/null 2>&1 || need="$need python3-wheel"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

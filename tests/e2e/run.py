@@ -192,6 +192,7 @@ class Suite:
         report=False,
         executable=None,
         timeout=HANG_GUARD,
+        pass_fds=(),
     ):
         """Run argv with the library (unless preload=False). rules/scenario
         become WOULDBLOCK_RULES/SCENARIO; env adds variables. The log goes to
@@ -220,7 +221,8 @@ class Suite:
         env_shown = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in shown.items())
         try:
             proc = subprocess.run(
-                argv, env=e, capture_output=True, timeout=timeout, executable=executable, cwd=self.tmp
+                argv, env=e, capture_output=True, timeout=timeout, executable=executable, cwd=self.tmp,
+                pass_fds=pass_fds,
             )
         except subprocess.TimeoutExpired as t:
             raise Fail(
@@ -1248,6 +1250,37 @@ def _(s):
         runs[key] = strip_pids(r.log)
     equal(runs["b"], runs["a"], "log of the second run with seed 7")
     check(runs["c"] != runs["a"], "seed 8 injected on exactly the calls seed 7 did")
+
+
+def fds_by_order(lines):
+    """log lines with each fd number replaced by its order of first
+    appearance (#1, #2, ...), and the numbers seen"""
+    names = {}
+
+    def name(m):
+        return m.group(1) + "#%d" % names.setdefault(m.group(2), len(names) + 1)
+
+    out = [re.sub(r"(fd=|on fd )(\d+)", name, l) for l in strip_pids(lines)]
+    return out, sorted(names, key=int)
+
+
+@case("prob: extra inherited fds shift the fd numbers, not the calls that are injected")
+def _(s):
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(5)]
+    try:
+        runs = {}
+        for key, inherit in (("plain", ()), ("inherited", spare)):
+            r = s.c("stream", "unix", str(64 * 1024), rules="input,output prob=0.3",
+                    env={"WOULDBLOCK_SEED": "7"}, pass_fds=inherit).ok()
+            outcome(r, "received", str(64 * 1024))
+            check(r.log, "nothing injected\n" + r.describe())
+            runs[key] = fds_by_order(r.log)
+    finally:
+        for fd in spare:
+            os.close(fd)
+    check(runs["plain"][1] != runs["inherited"][1],
+          "the inherited fds did not move the probe's fds: %r" % (runs["plain"][1],))
+    equal(runs["inherited"][0], runs["plain"][0], "log with 5 more inherited fds (fds by order)")
 
 
 # ---- main ----

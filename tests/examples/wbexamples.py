@@ -71,6 +71,8 @@ EXAMPLES = [
             "would-block told by errno == EAGAIN only"),
     Example("busy_wait", "python", None, "recv when=1..3000", "spin",
             "retries recv without waiting"),
+    Example("print_stdout", "python", None, "write when=1 until=poll inflight=any", "crash",
+            "print() to a non-blocking stdout"),
     Example("epoll_echo", "c", "epoll-strict", None, "hang",
             "edge-triggered epoll, one read per event", ("short-reads",)),
     Example("short_write", "c", "short-writes", None, "lost",

@@ -433,11 +433,12 @@ static void test_prob_matches_exposed_function(void **state)
         (void)state;
 
         make_pipe(p, O_NONBLOCK);
-        /* per fd: the scope is the fd; rule 1 is the rule's place in the set */
+        /* per fd: the scope is the fd's order in the rule (its first fd: 1);
+         * rule 1 is the rule's place in the set */
         install("write when=1; read prob=0.4", 99);
         for (uint64_t n = 1; n <= 500; n++) {
                 bool fired = decide(WB_READ, p[0], &d) == WB_FAIL;
-                if (fired != engine_prob_fires(0.4, 99, 1, p[0], n))
+                if (fired != engine_prob_fires(0.4, 99, 1, 1, n))
                         fail_because("per=fd call %llu differs", (unsigned long long)n);
         }
         /* per process: one scope for all fds, -1 */
@@ -447,6 +448,126 @@ static void test_prob_matches_exposed_function(void **state)
                 if (fired != engine_prob_fires(0.4, 7, 0, -1, n))
                         fail_because("per=process call %llu differs", (unsigned long long)n);
         }
+}
+
+/* The sequence an fd gets is named by the order in which the rule first
+ * counted it, never by its number: the same program with other fds
+ * inherited (so other numbers) gets the same faults. */
+static void test_prob_scope_is_fd_order_not_number(void **state)
+{
+        bool p_first[PROB_CALLS], q_second[PROB_CALLS], q_first[PROB_CALLS], p_second[PROB_CALLS];
+        int p[2], q[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_pipe(q, O_NONBLOCK);
+        assert_int_not_equal(p[0], q[0]);
+        install("read prob=0.5", 7);
+        prob_sequence(p[0], p_first);
+        prob_sequence(q[0], q_second);
+        install("read prob=0.5", 7);
+        prob_sequence(q[0], q_first);
+        prob_sequence(p[0], p_second);
+        assert_memory_equal(q_first, p_first, sizeof p_first);
+        assert_memory_equal(p_second, q_second, sizeof q_second);
+        assert_memory_not_equal(p_first, q_second, sizeof p_first);
+        for (uint64_t n = 0; n < PROB_CALLS; n++)
+                if (p_first[n] != engine_prob_fires(0.5, 7, 0, 1, n + 1) ||
+                    q_second[n] != engine_prob_fires(0.5, 7, 0, 2, n + 1))
+                        fail_because("call %llu is not scope 1 / scope 2's",
+                                     (unsigned long long)n + 1);
+}
+
+/* Each rule orders the fds it counts itself; an fd a rule never counted
+ * takes no place in its order. */
+static void test_prob_fd_order_is_per_rule(void **state)
+{
+        struct wb_decision d;
+        int p[2], sv[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        install("read prob=0.5 type=pipe; recv prob=0.5", 3);
+        decide(WB_READ, p[0], &d); /* rule 0's first fd; rule 1 never counts it */
+        for (uint64_t n = 1; n <= 200; n++) {
+                bool fired = decide(WB_RECV, sv[0], &d) == WB_FAIL;
+                if (fired != engine_prob_fires(0.5, 3, 1, 1, n))
+                        fail_because("recv call %llu is not rule 1's first fd's",
+                                     (unsigned long long)n);
+        }
+}
+
+/* A closed number that comes back is a new fd: the next place in the order. */
+static void test_prob_reused_fd_number_is_a_new_fd(void **state)
+{
+        struct wb_decision d;
+        int p[2], q[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read prob=0.5", 11);
+        decide(WB_READ, p[0], &d);
+        int old = p[0];
+        close_fd(p[1]);
+        close_fd(p[0]);
+        make_pipe(q, O_NONBLOCK);
+        assert_int_equal(q[0], old);
+        for (uint64_t n = 1; n <= 200; n++) {
+                bool fired = decide(WB_READ, q[0], &d) == WB_FAIL;
+                if (fired != engine_prob_fires(0.5, 11, 0, 2, n))
+                        fail_because("call %llu is not the second fd's", (unsigned long long)n);
+        }
+}
+
+/* Counting while paused still places the fd in the order: the order is
+ * that of counting, not of firing. */
+static void test_prob_fd_order_counts_while_paused(void **state)
+{
+        struct wb_decision d;
+        int p[2], q[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_pipe(q, O_NONBLOCK);
+        install("read prob=0.5", 5);
+        engine_pause(true);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        engine_pause(false);
+        for (uint64_t n = 1; n <= 200; n++) {
+                bool fired = decide(WB_READ, q[0], &d) == WB_FAIL;
+                if (fired != engine_prob_fires(0.5, 5, 0, 2, n))
+                        fail_because("call %llu is not the second fd's", (unsigned long long)n);
+        }
+}
+
+/* engine_reseed (wouldblock_set_seed): from then on, exactly what a fresh
+ * install with that seed gives, whatever was counted before. */
+static void test_reseed_restarts_like_a_fresh_install(void **state)
+{
+        bool fresh[PROB_CALLS], reseeded[PROB_CALLS];
+        struct wb_decision d;
+        int p[2], q[2];
+        uint64_t c, j;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_pipe(q, O_NONBLOCK);
+        install("read prob=0.5; write when=1 inflight=any", 1);
+        prob_sequence(p[0], fresh); /* p is the first fd, then q */
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_FAIL);
+        assert_int_equal(engine_reseed(42), 0);
+        assert_int_equal(engine_seed(), 42);
+        totals(0, &c, &j);
+        assert_int_equal(c, 0);
+        prob_sequence(q[0], reseeded); /* q is now the first fd */
+        install("read prob=0.5; write when=1 inflight=any", 42);
+        prob_sequence(q[0], fresh);
+        assert_memory_equal(reseeded, fresh, sizeof fresh);
+        /* when= counts start again too */
+        assert_int_equal(engine_reseed(42), 0);
+        assert_int_equal(decide(WB_WRITE, p[1], &d), WB_FAIL);
+        assert_string_equal(engine_rule(1, &c, &j)->text, "write when=1 inflight=any");
 }
 
 /* Bounds at more than 6 standard deviations of a binomial: a correct
@@ -1362,6 +1483,11 @@ int main(void)
             T(test_reused_fd_number_is_probed_again),
             T(test_prob_is_deterministic),
             T(test_prob_matches_exposed_function),
+            T(test_prob_scope_is_fd_order_not_number),
+            T(test_prob_fd_order_is_per_rule),
+            T(test_prob_reused_fd_number_is_a_new_fd),
+            T(test_prob_fd_order_counts_while_paused),
+            T(test_reseed_restarts_like_a_fresh_install),
             T(test_prob_rate),
             T(test_prob_zero_and_one),
             T(test_blocking_fd_not_counted_by_default),
