@@ -166,7 +166,7 @@ test_check_canonical() {
 	run "$wb" --check -r 'read' -r 'output short=3  when=2..6+2 prob=.5'
 	has_rc 0 && out_is "$(printf '%s\n' \
 		'read errno=EAGAIN per=fd type=socket,pipe,tty blocking=no' \
-		'output short=3 when=2..6+2 prob=0.5 per=fd type=socket,pipe,tty inflight=yes blocking=no')"
+		'output short=3 edge=owed when=2..6+2 prob=0.5 per=fd type=socket,pipe,tty inflight=yes blocking=no')"
 }
 
 test_check_config_only() {
