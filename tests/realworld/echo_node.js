@@ -1,9 +1,11 @@
 // echo_node.js - node's `net` and `http`, both ends, for tests/realworld.
 //
-//   node echo_node.js net-server|http-server CLIENTS
+//   node echo_node.js net-server|http-server
 //       listens on 127.0.0.1, an ephemeral port, prints "port N"; echoes
 //       every byte of every connection (net) or every POST body (http);
-//       exits 0 once CLIENTS connections (requests) are done.
+//       on SIGTERM closes the listener and exits 0 (the signal reaches the
+//       loop through libuv's signal pipe: a 16-byte write to a
+//       non-blocking pipe, which a faithful injection never cuts).
 //   node echo_node.js net-client|http-client PORT PAYLOAD OUT CLIENTS
 //       CLIENTS parallel connections (requests), each sends PAYLOAD whole,
 //       half-closes, and writes the echo it got back to OUT.K.
@@ -20,33 +22,21 @@ const die = (what) => (err) => {
   console.error(`${mode}: ${what}: ${err && err.stack ? err.stack : err}`);
   process.exit(1);
 };
-// SIGTERM (the driver's stop) ends the process through exit, so the
-// library's at-exit report is written; installing the handler also
-// gives libuv its signal pipe
-process.on('SIGTERM', () => process.exit(143));
-
-function serve(server, clients) {
-  let done = 0;
-  const finished = () => {
-    if (++done === clients) server.close(() => process.exit(0));
-  };
+function serve(server) {
   server.on('error', die('server'));
   server.listen(0, '127.0.0.1', () => console.log(`port ${server.address().port}`));
-  return finished;
+  // SIGTERM (the driver's stop, once its client is done) ends the process
+  // through exit, so the library's at-exit report is written
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
 if (mode === 'net-server') {
-  const clients = Number(args[0]);
-  let finished;
   const server = net.createServer((sock) => {
     sock.on('error', die('socket'));
     sock.pipe(sock); // end() follows the peer's end(): the half-close travels back
-    sock.on('close', () => finished());
   });
-  finished = serve(server, clients);
+  serve(server);
 } else if (mode === 'http-server') {
-  const clients = Number(args[0]);
-  let finished;
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -55,10 +45,10 @@ if (mode === 'net-server') {
       const body = Buffer.concat(chunks);
       res.writeHead(200, {'Content-Type': 'application/octet-stream',
                           'Content-Length': body.length, 'Connection': 'close'});
-      res.end(body, () => finished());
+      res.end(body);
     });
   });
-  finished = serve(server, clients);
+  serve(server);
 } else if (mode === 'net-client' || mode === 'http-client') {
   const [port, payloadPath, out, clients] = [Number(args[0]), args[1], args[2], Number(args[3])];
   const payload = fs.readFileSync(payloadPath);
@@ -88,5 +78,5 @@ if (mode === 'net-server') {
     }
   }
 } else {
-  die('usage')('net-server|http-server CLIENTS | net-client|http-client PORT PAYLOAD OUT CLIENTS');
+  die('usage')('net-server|http-server | net-client|http-client PORT PAYLOAD OUT CLIENTS');
 }

@@ -681,7 +681,7 @@ class NodeEcho(Program):
         clients = 4
         payload = case.suite.payload(case.cut)
         js = os.path.join(HERE, "echo_node.js")
-        server = Proc(case, "server-node", ["node", js, self.kind + "-server", str(clients)],
+        server = Proc(case, "server-node", ["node", js, self.kind + "-server"],
                       case.env("server"), stdout_pipe=True)
         port = server.read_port(START_TIMEOUT)
         out = os.path.join(case.dir, "echo")
@@ -691,10 +691,9 @@ class NodeEcho(Program):
         run_client(client, CASE_TIMEOUT, "the node client")
         for k in range(clients):
             compare("echo %d" % k, payload, "%s.%d" % (out, k))
-        rc = server.wait(STOP_TIMEOUT)  # exits by itself once every client is served
+        rc = stop(server, signal.SIGTERM)
         if rc != 0:
-            raise Fail("the node server exited with status %s" % rc if rc is not None else
-                       "the node server did not exit after serving its clients")
+            raise Fail("the node server exited with status %s after SIGTERM" % rc)
 
 
 class Aiohttp(Program):
