@@ -473,7 +473,8 @@ def curl_fetch(case, port, www):
     os.mkdir(out)
     base = "http://127.0.0.1:%d" % port
     # a hang shows as no progress long before the case's bound
-    argv = ["curl", "-q", "--silent", "--show-error", "--fail", "--noproxy", "*",
+    # --fail-early: a stalled transfer ends the run, not only its own URL
+    argv = ["curl", "-q", "--silent", "--show-error", "--fail", "--fail-early", "--noproxy", "*",
             "--max-time", str(CASE_TIMEOUT), "--speed-limit", "1", "--speed-time",
             str(STALL_TIMEOUT), "-o", os.path.join(out, "big.bin"),
             base + "/big.bin", "-o", os.path.join(out, "s#1.bin"),
@@ -483,6 +484,8 @@ def curl_fetch(case, port, www):
     if rc == 28:
         raise Fail("curl hung: no byte for %d s, or not done in %d s (exit status 28)" %
                    (STALL_TIMEOUT, CASE_TIMEOUT))
+    if rc is None:
+        raise Fail("curl hung: still running after %d s (killed)" % (CASE_TIMEOUT + 10))
     run_client(client, 0, "curl")
     compare("big.bin (%d bytes)" % len(www["big"]), www["big"], os.path.join(out, "big.bin"))
     for i, data in enumerate(www["small"], 1):
