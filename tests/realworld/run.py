@@ -234,7 +234,7 @@ class Proc:
                     break
                 buf += chunk
                 # the whole line: a short write may deliver "port 4" first
-                m = re.search(rb"port (\d+)\r?\n", buf)
+                m = re.search(rb"port (\d+)[^\n]*\n", buf)
                 if m:
                     return int(m.group(1))
             elif self.p.poll() is not None:
@@ -540,7 +540,8 @@ class Redis(Program):
             case, "server-redis",
             lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                           "--save", "", "--appendonly", "no", "--daemonize", "no",
-                          "--dir", case.dir, "--logfile", "", "--protected-mode", "no"],
+                          "--dir", case.dir, "--logfile", "", "--protected-mode", "no",
+                          "--loglevel", "warning"],
             env_server)
         client_side = "client"
         if self.preloaded in ("server", "cli"):
@@ -553,7 +554,7 @@ class Redis(Program):
                                       stdin=open(os.path.join(case.dir, "value"), "rb"),
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       start_new_session=True)
-            adopted = _Adopted(setter, "client-redis-cli-set", cli)
+            adopted = _Adopted(setter, "client-redis-cli-set", cli + ["-x", "set", "big"])
             case.procs.append(adopted)
             LIVE.add(adopted)
             try:
