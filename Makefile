@@ -16,7 +16,7 @@ LDLIBS := -ldl -lpthread
 # library, the runner, the unit tests and the fuzzer
 CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o)
 # everything but the public symbols: what the unit tests link
-ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o counter.o fdstate.o engine.o report.o readiness.o)
+ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o counter.o fdstate.o faithful.o engine.o report.o readiness.o)
 LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o)
 
 LIB := $(BUILD)/libwouldblock.so
