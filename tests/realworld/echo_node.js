@@ -7,8 +7,9 @@
 //       loop through libuv's signal pipe: a 16-byte write to a
 //       non-blocking pipe, which a faithful injection never cuts).
 //   node echo_node.js net-client|http-client PORT PAYLOAD OUT CLIENTS
-//       CLIENTS parallel connections (requests), each sends PAYLOAD whole,
-//       half-closes, and writes the echo it got back to OUT.K.
+//       CLIENTS parallel connections (requests), each sends PAYLOAD whole
+//       (net: half-closes once the whole echo is back, then waits for the
+//       server's end), and writes the echo it got back to OUT.K.
 //
 // Everything goes through libuv's non-blocking sockets and its signal
 // pipe: the code paths issue 9 found unfaithful injections in.
@@ -60,8 +61,16 @@ if (mode === 'net-server') {
   for (let k = 0; k < clients; k++) {
     const chunks = [];
     if (mode === 'net-client') {
-      const sock = net.connect(port, '127.0.0.1', () => sock.end(payload));
-      sock.on('data', (c) => chunks.push(c));
+      // the half-close follows the whole echo: the server then reads from
+      // an open connection, where a short read is something TCP can do
+      // (with the end of the stream queued behind the data it is not)
+      let received = 0;
+      const sock = net.connect(port, '127.0.0.1', () => sock.write(payload));
+      sock.on('data', (c) => {
+        chunks.push(c);
+        received += c.length;
+        if (received >= payload.length) sock.end();
+      });
       sock.on('error', die('client socket'));
       sock.on('end', () => got(k)(chunks));
     } else {
