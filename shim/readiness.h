@@ -60,4 +60,9 @@ void readiness_injected(int fd, bool output);
  * drained, and libuv takes "short read, then hang-up" for the end. */
 void readiness_short(int fd, bool output, bool owed);
 
+/* After an input call on fd: once the bytes a short read left are gone, a
+ * hang-up that was held back is owed to an edge-triggered waiter, whose
+ * edge came while it was held. */
+void readiness_after_read(int fd);
+
 #endif

@@ -54,6 +54,8 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
                 engine_commit(d);
                 readiness_short(c->fd, WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT, d->edge_owed);
         }
+        if (WB_CALL_BIT(c->call) & WB_GROUP_INPUT)
+                readiness_after_read(c->fd);
         report_call(c->call, d != NULL);
         if (d)
                 report_injection(c, d, ret);

@@ -616,6 +616,25 @@ for _kind, _total, _ask in (("tcp", 100, 64), ("unix", 10000, 8192), ("pipe", 10
              % (_kind, _how))(hup_case(_kind, _how, _total, _ask))
 
 
+def hup_et_case(kind, total, ask):
+    def body(s):
+        r = s.c("hup", kind, "epollet", str(total), str(ask), rules="input short=1").ok()
+        cut = 1 if kind == "tcp" else 4096
+        outcome(r, "read1", str(cut))
+        outcome(r, "wait2", "IN")  # held back while bytes remain
+        outcome(r, "read2", str(total - cut))  # read as nginx does, until n < asked
+        # its edge came while it was held: owed now that the bytes are gone
+        outcome(r, "wait3", "HUP" if kind == "pipe" else "INRDHUP")
+        outcome(r, "read3", "0")
+
+    return body
+
+
+for _kind, _total, _ask in (("tcp", 100, 64), ("unix", 10000, 8192), ("pipe", 10000, 8192)):
+    case("hangup: an edge-triggered %s gets the hang-up it was kept from once the bytes are read"
+         % _kind)(hup_et_case(_kind, _total, _ask))
+
+
 def once(kind, call, avail, ask, rules, ret, *options, cut=None):
     """one input call; ret expected; cut: the injection is in the log (or not)"""
 

@@ -1333,28 +1333,32 @@ static int cmd_et(int argc, char **argv)
         return 0;
 }
 
-/* hup KIND poll|epoll [TOTAL ASK]: TOTAL bytes (100) wait on the read end
- * (non-blocking); read ASK (64); the writer hangs up; then wait (poll, or
- * level-triggered epoll, for input and read hang-up) and read ASK, until
- * the end of the stream. Prints each wait's events and each read's count. */
+/* hup KIND poll|epoll|epollet [TOTAL ASK]: TOTAL bytes (100) wait on the
+ * read end (non-blocking); read ASK (64); the writer hangs up; then wait
+ * (poll, or epoll level- or edge-triggered, for input and read hang-up) and
+ * read ASK, until the end of the stream. Prints each wait's events and each
+ * read's count. epollet reads as nginx does: on until a read returns less
+ * than asked (drained, on Linux), and prints the sum. */
 static int cmd_hup(int argc, char **argv)
 {
         static char buf[BUF_MAX];
         char key[16];
         int fds[2], ep = -1;
-        bool use_epoll;
+        bool use_epoll, et;
         size_t total = argc > 5 ? (size_t)atol(argv[4]) : 100;
         size_t ask = argc > 5 ? (size_t)atol(argv[5]) : 64;
 
         if (argc < 4 || ask > sizeof buf)
                 return usage();
         fill_big();
-        use_epoll = strcmp(argv[3], "epoll") == 0;
+        use_epoll = strncmp(argv[3], "epoll", 5) == 0;
+        et = strcmp(argv[3], "epollet") == 0;
         make_pair(argv[2], fds);
         set_nonblocking(fds[0], true);
         fill_n(fds[1], total);
         if (use_epoll) {
-                struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = 7};
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (et ? EPOLLET : 0),
+                                         .data.u64 = 7};
                 ep = epoll_create1(EPOLL_CLOEXEC);
                 if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &ev) < 0)
                         die("epoll");
@@ -1378,8 +1382,13 @@ static int cmd_hup(int argc, char **argv)
                 put(key, "%s", revents_str(revents));
                 snprintf(key, sizeof key, "read%d", i);
                 errno = 0;
-                long r = read(fds[0], buf, ask);
-                outcome(key, r, errno);
+                long r = read(fds[0], buf, ask), sum = r;
+                while (et && r == (long)ask) {
+                        r = read(fds[0], buf, ask);
+                        if (r > 0)
+                                sum += r;
+                }
+                outcome(key, sum >= 0 ? sum : r, errno);
                 if (r == 0)
                         break;
         }
