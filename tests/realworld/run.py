@@ -178,15 +178,18 @@ class Proc:
     """One program, in its own session (so the whole group can be killed),
     output to files in the case's directory."""
 
-    def __init__(self, case, label, argv, env, stdout_pipe=False):
+    def __init__(self, case, label, argv, env, stdout_pipe=False, stdin_path=None):
         self.label, self.argv = label, argv
         self.out_path = os.path.join(case.dir, label + ".out")
         self.err_path = os.path.join(case.dir, label + ".err")
         self.err = open(self.err_path, "wb")
         self.out = None if stdout_pipe else open(self.out_path, "wb")
-        self.p = subprocess.Popen(argv, cwd=case.dir, env=env, stdin=subprocess.DEVNULL,
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        self.p = subprocess.Popen(argv, cwd=case.dir, env=env, stdin=stdin,
                                   stdout=subprocess.PIPE if stdout_pipe else self.out,
                                   stderr=self.err, start_new_session=True)
+        if stdin_path:
+            stdin.close()
         case.procs.append(self)
         LIVE.add(self)
 
@@ -301,6 +304,20 @@ def run_client(proc, timeout, what="client"):
 # ---- a case ----
 
 
+def cuts_every_call(rules):
+    """Does a rule cut every transfer below CUT_SHORT bytes (short=N with
+    no when=, prob= or max=)?"""
+    for _, text in rules:
+        _, keys = scenario_suite.parse_rule(text)
+        if "short" in keys and not {"when", "prob", "max"} & keys.keys():
+            try:
+                if int(keys["short"]) < CUT_SHORT:
+                    return True
+            except ValueError:
+                pass
+    return False
+
+
 class Case:
     """One program, one side preloaded, one scenario."""
 
@@ -311,16 +328,7 @@ class Case:
         self.dir = None
         self.expected = None
         self.busy_warning = None
-        self.cut = scenario_suite.cuts_every_call_small(
-            [(l, t) for l, t in scenario["rules"] if self._short_below(t, CUT_SHORT)])
-
-    @staticmethod
-    def _short_below(text, n):
-        _, keys = scenario_suite.parse_rule(text)
-        try:
-            return int(keys.get("short", n)) < n
-        except ValueError:
-            return False
+        self.cut = cuts_every_call(scenario["rules"])
 
     def env(self, side):
         """The environment of a program on `side`: preloaded or not."""
@@ -402,14 +410,14 @@ class Program:
     sides = ("server", "client")
     needs = ()  # (command, the Debian package that has it)
     processes = {}  # side -> how many preloaded processes must leave a report (default 1)
-    server_never_connects = True
 
     def cannot_inject(self, side, scenario):
         """Why this scenario has nothing to inject into this side, or None."""
         calls = set()
         for _, text in scenario["rules"]:
             calls |= scenario_suite.parse_rule(text)[0]
-        if side == "server" and self.server_never_connects and calls <= {"connect"}:
+        # none of our servers connects anywhere (no proxying, no replication)
+        if side == "server" and calls <= {"connect"}:
             return "a server never connects: %s only slows connects" % scenario["name"]
         if side == "client" and calls <= {"accept", "accept4"}:
             return "a client never accepts: %s only delays accepts" % scenario["name"]
@@ -514,8 +522,16 @@ class HttpServer(Program):
 
 
 class Redis(Program):
-    """redis-server, redis-cli (a 1 MB value), redis-benchmark. The side
-    names the preloaded program: server, cli, benchmark."""
+    """redis-server with its own clients. `preloaded` names the program
+    under the library: server (the clients are not), cli (redis-cli SETs a
+    1 MB value and GETs it back) or benchmark (redis-benchmark)."""
+
+    def __init__(self, preloaded):
+        self.preloaded = preloaded
+        self.name = "redis-" + preloaded
+        self.sides = ("server",) if preloaded == "server" else ("client",)
+        self.needs = (("redis-server", "redis-server"), ("redis-cli", "redis-tools"),
+                      ("redis-benchmark", "redis-tools"))
 
     def cannot_inject(self, side, scenario):
         calls = set()
@@ -526,44 +542,29 @@ class Redis(Program):
                     "context): only its connect can be slowed")
         return super().cannot_inject(side, scenario)
 
-    def __init__(self, preloaded):
-        self.preloaded = preloaded
-        self.name = "redis-" + preloaded
-        self.sides = ("server",) if preloaded == "server" else ("client",)
-        self.server_never_connects = True
-        self.needs = (("redis-server", "redis-server"), ("redis-cli", "redis-tools"),
-                      ("redis-benchmark", "redis-tools"))
-
     def run(self, case):
-        env_server = case.env("server")
         server, port = start_on_free_port(
             case, "server-redis",
             lambda port: ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                           "--save", "", "--appendonly", "no", "--daemonize", "no",
                           "--dir", case.dir, "--logfile", "", "--protected-mode", "no",
                           "--loglevel", "warning"],
-            env_server)
-        client_side = "client"
+            case.env("server"))
         if self.preloaded in ("server", "cli"):
             value = case.suite.redis_value(case.cut)
-            cli = ["redis-cli", "-h", "127.0.0.1", "-p", str(port)]
-            env = case.env(client_side) if self.preloaded == "cli" else clean_env()
-            with open(os.path.join(case.dir, "value"), "wb") as f:
+            value_path = os.path.join(case.dir, "value")
+            with open(value_path, "wb") as f:
                 f.write(value)
-            setter = subprocess.Popen(cli + ["-x", "set", "big"], cwd=case.dir, env=env,
-                                      stdin=open(os.path.join(case.dir, "value"), "rb"),
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
-            adopted = _Adopted(setter, "client-redis-cli-set", cli + ["-x", "set", "big"])
-            case.procs.append(adopted)
-            LIVE.add(adopted)
-            try:
-                out, _ = setter.communicate(timeout=CASE_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                raise Fail("redis-cli set hung (killed after %d s)" % CASE_TIMEOUT)
-            if setter.returncode != 0 or out.strip() != b"OK":
-                raise Fail("redis-cli -x set: status %d: %r" % (setter.returncode, out[-300:]))
-            getter = Proc(case, "client-redis-cli-get", cli + ["--raw", "get", "big"], env)
+            cli = ["redis-cli", "-h", "127.0.0.1", "-p", str(port)]
+            setter = Proc(case, "client-redis-cli-set", cli + ["-x", "set", "big"],
+                          case.env("client"), stdin_path=value_path)
+            run_client(setter, CASE_TIMEOUT, "redis-cli -x set")
+            with open(setter.out_path, "rb") as f:
+                answer = f.read()
+            if answer != b"OK\n":
+                raise Fail("redis-cli -x set answered %r" % answer[-300:])
+            getter = Proc(case, "client-redis-cli-get", cli + ["--raw", "get", "big"],
+                          case.env("client"))
             run_client(getter, CASE_TIMEOUT, "redis-cli get")
             # --raw prints the value and a newline
             compare("the %d-byte value" % len(value), value + b"\n", getter.out_path)
@@ -572,24 +573,14 @@ class Redis(Program):
             bench = Proc(case, "client-redis-benchmark",
                          ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "8",
                           "-n", n, "-d", size, "-t", "set,get,lpush,lpop", "-q"],
-                         case.env(client_side) if self.preloaded == "benchmark" else clean_env())
-            expect = case.expected
-            if expect and expect[0] == "busy-wait":
+                         case.env("client"))
+            if case.expected and case.expected[0] == "busy-wait":
                 case.busy_wait(bench)
             else:
                 run_client(bench, CASE_TIMEOUT, "redis-benchmark")
         rc = stop(server, signal.SIGTERM)
         if rc != 0:
             raise Fail("redis-server exited with status %s after SIGTERM" % rc)
-
-
-class _Adopted(Proc):
-    """A Popen started elsewhere, so that Case.run kills its group too."""
-
-    def __init__(self, p, label, argv):
-        self.p, self.label, self.argv = p, label, argv
-        self.err = self.out = None
-        self.out_path = self.err_path = os.devnull
 
 
 class Memcached(Program):
