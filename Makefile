@@ -14,10 +14,10 @@ LDLIBS := -ldl -lpthread
 
 # rules + config + the embedded scenario library: pure, shared by the
 # library, the runner, the unit tests and the fuzzer
-CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o)
+CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o counter.o fmt.o status.o)
 # everything but the public symbols: what the unit tests link
-ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o counter.o fdstate.o faithful.o engine.o report.o readiness.o)
-LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o)
+ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o fdstate.o faithful.o site.o record.o engine.o report.o readiness.o)
+LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o loader.o)
 
 LIB := $(BUILD)/libwouldblock.so
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

@@ -6,7 +6,9 @@
 #include "engine.h"
 #include "fdstate.h"
 #include "real.h"
+#include "record.h"
 #include "report.h"
+#include "site.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,12 +55,15 @@ static void after_fork_in_child(void)
 {
         /* a thread of the parent may have held it; it is not here */
         pthread_mutex_init(&api_lock, NULL);
+        site_after_fork();
+        record_restart();
+        report_restart(); /* first: the child's own status, where the rules' counts go */
         engine_restart_counts();
-        report_restart();
 }
 
 static void write_report_at_exit(void)
 {
+        record_finish();
         report_write();
 }
 
@@ -95,13 +100,15 @@ __attribute__((constructor)) static void wouldblock_init(void)
         int saved = errno;
 
         real_bind();
+        site_refresh();
+        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
         if (config_settings(&settings, &d) || report_init(&settings, &d) ||
+            record_init(settings.record, base_name(program_invocation_name), base_name(exe), &d) ||
             config_resolve(&settings, &config, rules, &n_rules, &d))
                 die(d.msg);
         config_loaded = settings.config || settings.scenarios;
 
-        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
         engine_set_process_names(base_name(program_invocation_name), base_name(exe));
         if (install(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
                 die(last_error);
@@ -116,6 +123,7 @@ __attribute__((constructor)) static void wouldblock_init(void)
  * touch it; report_write tells by the pid. */
 WB_EXPORT _Noreturn void _exit(int status)
 {
+        record_finish();
         report_write();
         for (;;)
                 syscall(SYS_exit_group, status);

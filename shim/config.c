@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool is_blank(char c)
 {
@@ -264,6 +265,30 @@ size_t config_expand_pid(const char *pattern, const char *pid, size_t pid_len, c
         return n;
 }
 
+int config_absolute_path(const char *path, char *out, size_t size, struct wb_diag *d,
+                         const char *var)
+{
+        size_t n;
+        if (path[0] == '/') {
+                n = strlen(path);
+                if (n >= size)
+                        goto long_path;
+                memcpy(out, path, n + 1);
+                return 0;
+        }
+        if (!getcwd(out, size))
+                goto long_path;
+        n = strlen(out);
+        if (n + 1 + strlen(path) >= size)
+                goto long_path;
+        out[n] = '/';
+        memcpy(out + n + 1, path, strlen(path) + 1);
+        return 0;
+long_path:
+        snprintf(d->msg, sizeof d->msg, "%s:1: path too long: %s", var, path);
+        return -1;
+}
+
 /* An unsigned decimal variable; def when unset. */
 static int env_u64(const char *var, uint64_t def, uint64_t *out, struct wb_diag *d)
 {
@@ -295,6 +320,7 @@ int config_settings(struct wb_settings *s, struct wb_diag *d)
         s->rules = getenv("WOULDBLOCK_RULES");
         s->log = getenv("WOULDBLOCK_LOG");
         s->report = getenv("WOULDBLOCK_REPORT");
+        s->record = getenv("WOULDBLOCK_RECORD");
         if (s->config && !*s->config)
                 s->config = NULL;
         if (s->scenarios && !*s->scenarios)

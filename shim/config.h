@@ -53,6 +53,12 @@ int config_add_scenario(const struct wb_config *cfg, const char *name, size_t le
 size_t config_expand_pid(const char *pattern, const char *pid, size_t pid_len, char *out,
                          size_t size);
 
+/* A path from variable var made absolute against the current directory
+ * (the library resolves its paths at start, before the program may chdir).
+ * 0, or -1 with diag "VAR:1: path too long: PATH". */
+int config_absolute_path(const char *path, char *out, size_t size, struct wb_diag *diag,
+                         const char *var);
+
 /* What the environment asks for. Strings point into the environment. */
 struct wb_settings {
         const char *config;    /* WOULDBLOCK_CONFIG or NULL */
@@ -61,6 +67,7 @@ struct wb_settings {
         uint64_t seed;         /* WOULDBLOCK_SEED, default 1 */
         const char *log;       /* WOULDBLOCK_LOG or NULL */
         const char *report;    /* WOULDBLOCK_REPORT or NULL */
+        const char *record;    /* WOULDBLOCK_RECORD or NULL */
         bool disabled;         /* WOULDBLOCK_DISABLE=1 */
         uint64_t spin_limit;   /* WOULDBLOCK_SPIN_LIMIT, default 1000 */
 };

@@ -4,6 +4,9 @@
 #include "counter.h"
 #include "faithful.h"
 #include "fdstate.h"
+#include "record.h"
+#include "site.h"
+#include "status.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,7 +34,7 @@ struct rule_rt {
         bool inert; /* process= names another program */
         uint64_t prob_threshold;
         bool prob_always;
-        struct wb_counter counted, injected;        /* totals, for the report */
+        struct wb_counter *counted, *injected;      /* totals, in the status (the report) */
         _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
 };
 
@@ -142,7 +145,12 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         size_t slots = (size_t)n * WB_FD_MAX * sizeof(struct slot);
         size_t page = 4096, bytes;
         struct ruleset *rs, *old;
+        struct wb_status_bank *bank;
 
+        if (n > WB_MAX_RULES) {
+                errno = EINVAL;
+                return -1;
+        }
         head = (head + page - 1) & ~(page - 1);
         bytes = head + slots;
         /* mmap, not malloc: this also runs in a forked child of a threaded
@@ -155,9 +163,12 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         rs->seed = seed;
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
+        bank = status_bank_prepare(rules, n, seed);
         for (unsigned i = 0; i < n; i++) {
                 struct rule_rt *rt = &rs->r[i];
                 rt->rule = rules[i];
+                rt->counted = &bank->counted[i];
+                rt->injected = &bank->injected[i];
                 rt->inert = rules[i].process[0] && strcmp(rules[i].process, process_argv0) != 0 &&
                             strcmp(rules[i].process, process_exe) != 0;
                 if (rules[i].has_prob)
@@ -165,8 +176,11 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 if (!rt->inert)
                         rs->armed |= rules[i].calls;
         }
+        if (record_active())
+                rs->armed = WB_GROUP_ALL; /* every call is seen and recorded */
         old = atomic_exchange_explicit(&active, rs, memory_order_seq_cst);
         atomic_store_explicit(&wb_engine_armed, rs->armed, memory_order_release);
+        status_bank_publish(bank);
         if (old)
                 retire(old);
         reclaim();
@@ -189,8 +203,8 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
         if (!rs || i >= rs->n)
                 return NULL;
-        *counted = counter_sum(&rs->r[i].counted);
-        *injected = counter_sum(&rs->r[i].injected);
+        *counted = counter_sum(rs->r[i].counted);
+        *injected = counter_sum(rs->r[i].injected);
         return &rs->r[i].rule;
 }
 
@@ -269,6 +283,15 @@ static bool output_eagain_faithful(const struct wb_callinfo *c, const struct wb_
         return !watched || fd_state_in_flight(c->fd, f->type) > 0;
 }
 
+/* Does the call's place pass the rule's site=? The executable answers to
+ * its file's basename and to argv[0]'s, as with process=. */
+static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
+{
+        if (strcmp(r->site, at->module) != 0 && !(at->main && strcmp(r->site, process_argv0) == 0))
+                return false;
+        return !r->site_has_offset || r->site_offset == at->offset;
+}
+
 static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                               struct wb_decision *d);
 static void commit(const struct wb_decision *d);
@@ -287,11 +310,22 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         enum wb_verdict verdict = WB_PASS;
         struct wb_fdfacts f;
         int nonblocking = -1;
+        struct wb_site at;
+        bool located = false;
+        struct wb_rec rec = {0, 0}; /* recording: the call's point */
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
         fd_state_get(c->fd, &f);
+        if (record_active() && (f.type & WB_TYPE_DEFAULT)) {
+                /* a hit: a call that a blocking=no rule would count */
+                if (!(c->flags & MSG_DONTWAIT))
+                        nonblocking = fd_state_nonblocking(c->fd, f.gen);
+                site_lookup(c->site, &at);
+                located = true;
+                record_call(c, &f, (c->flags & MSG_DONTWAIT) || nonblocking, &at, &rec);
+        }
 
         for (unsigned i = 0; i < rs->n; i++) {
                 struct rule_rt *rt = &rs->r[i];
@@ -317,6 +351,13 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         if (!nonblocking)
                                 continue;
                 }
+                if (r->site[0]) {
+                        if (!located)
+                                site_lookup(c->site, &at);
+                        located = true;
+                        if (!site_passes(r, &at))
+                                continue;
+                }
                 if (f.tracked)
                         s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
                 else if (!r->per_process)
@@ -331,7 +372,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         done = tagged_value(
                             atomic_load_explicit(&s->injected, memory_order_relaxed), f.gen);
                 }
-                counter_add(&rt->counted, 1);
+                counter_add(rt->counted, 1);
                 if (verdict != WB_PASS || hold)
                         continue; /* decided already: the later rules only count */
 
@@ -390,6 +431,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 d->slot_ = s;
                 d->gen_ = f.gen;
                 d->fd_ = c->fd;
+                d->rec_id_ = rec.id;
+                d->rec_k_ = rec.k;
                 if (s && (fl & FLAG_DEFERRED))
                         flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
                 d->until_start_ = r->until_poll && !forced;
@@ -422,5 +465,6 @@ static void commit(const struct wb_decision *d)
                 atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
-        counter_add(&rt->injected, 1);
+        counter_add(rt->injected, 1);
+        record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
 }

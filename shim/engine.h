@@ -22,6 +22,7 @@ struct wb_callinfo {
         const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
         socklen_t addrlen;
         bool control; /* a message that carries or asks for control data */
+        const void *site; /* the return address of the program's call into the wrapper */
 };
 
 enum wb_verdict {
@@ -50,6 +51,8 @@ struct wb_decision {
         int fd_;
         bool until_start_; /* an until=poll run starts here */
         bool mmsg_cut_;    /* the wrapper's: an mmsg call was really cut */
+        uint32_t rec_id_;  /* recording: the call's point and hit number */
+        uint64_t rec_k_;
 };
 
 /* Calls that some active rule names: the wrappers' one-branch fast path. */

@@ -3,6 +3,7 @@
 
 #include "counter.h"
 #include "fdstate.h"
+#include "fmt.h"
 #include "real.h"
 
 #include <errno.h>
@@ -18,129 +19,10 @@
 static int log_fd = LOG_NONE;
 static char log_path[PATH_MAX];    /* absolute, with %p unexpanded; "" for stderr */
 static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none */
-static char scenario_list[1024];
 static uint64_t spin_limit = 1000;
-
-struct wb_counter wb_calls_seen[WB_CALL_COUNT];
-#define calls_seen wb_calls_seen
-static struct wb_counter calls_injected[WB_CALL_COUNT];
-/* the longest spin: length << 32 | fd << 8 | call */
-static _Atomic uint64_t spin_max;
+/* the counts (calls, spin, the rules') are in the status, wb_status */
 static _Atomic bool spin_warned, report_done;
 static pid_t owner; /* the process these counters belong to */
-
-/* ---- a formatter that is safe in signal handlers ---- */
-
-struct fmt {
-        int fd; /* flushed there when full (-1: never flushed, truncated) */
-        size_t len;
-        char buf[1024];
-};
-
-static void fmt_flush(struct fmt *f)
-{
-        size_t off = 0;
-        while (off < f->len && f->fd >= 0) {
-                ssize_t n = real_write(f->fd, f->buf + off, f->len - off);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                off += (size_t)n;
-        }
-        f->len = 0;
-}
-
-static void fmt_mem(struct fmt *f, const char *s, size_t n)
-{
-        while (n) {
-                size_t room = sizeof f->buf - f->len, k = n < room ? n : room;
-                memcpy(f->buf + f->len, s, k);
-                f->len += k;
-                s += k;
-                n -= k;
-                if (f->len == sizeof f->buf) {
-                        if (f->fd < 0)
-                                return;
-                        fmt_flush(f);
-                }
-        }
-}
-
-static void fmt_str(struct fmt *f, const char *s)
-{
-        fmt_mem(f, s, strlen(s));
-}
-
-static void fmt_u64(struct fmt *f, uint64_t v)
-{
-        char d[24];
-        int i = sizeof d;
-        do
-                d[--i] = (char)('0' + v % 10);
-        while (v /= 10);
-        fmt_mem(f, d + i, sizeof d - (size_t)i);
-}
-
-static void fmt_i64(struct fmt *f, int64_t v)
-{
-        if (v < 0) {
-                fmt_str(f, "-");
-                fmt_u64(f, (uint64_t)0 - (uint64_t)v);
-        } else {
-                fmt_u64(f, (uint64_t)v);
-        }
-}
-
-static void fmt_errno(struct fmt *f, int err)
-{
-        const char *name = rule_errno_name(err);
-        if (name)
-                fmt_str(f, name);
-        else
-                fmt_i64(f, err);
-}
-
-/* Length of the valid UTF-8 sequence at s (0 if invalid). */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-        size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-        if (s[0] >= 0xf8 || n > left)
-                return 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        return n;
-}
-
-/* A JSON string: escapes quotes, backslashes, controls and bytes that are not
- * UTF-8 (as \u00XX), so any program name gives valid JSON. */
-static void fmt_json(struct fmt *f, const char *str)
-{
-        static const char hex[] = "0123456789abcdef";
-        const unsigned char *s = (const unsigned char *)str;
-        size_t left = strlen(str);
-
-        fmt_str(f, "\"");
-        while (left) {
-                size_t n = 1;
-                if (*s == '"' || *s == '\\') {
-                        char e[2] = {'\\', (char)*s};
-                        fmt_mem(f, e, 2);
-                } else if (*s >= 0x20 && *s < 0x7f) {
-                        fmt_mem(f, (const char *)s, 1);
-                } else if (*s >= 0x80 && (n = utf8_len(s, left)) > 0) {
-                        fmt_mem(f, (const char *)s, n);
-                } else {
-                        char e[6] = {'\\', 'u', '0', '0', hex[*s >> 4], hex[*s & 15]};
-                        fmt_mem(f, e, 6);
-                        n = 1;
-                }
-                s += n;
-                left -= n;
-        }
-        fmt_str(f, "\"");
-}
 
 /* path with %p replaced by the pid */
 static void expand_path(const char *pattern, char *out, size_t size)
@@ -148,29 +30,6 @@ static void expand_path(const char *pattern, char *out, size_t size)
         struct fmt pid = {.fd = -1};
         fmt_u64(&pid, (uint64_t)getpid());
         config_expand_pid(pattern, pid.buf, pid.len, out, size);
-}
-
-static int absolute(const char *path, char *out, size_t size, struct wb_diag *d, const char *var)
-{
-        size_t n;
-        if (path[0] == '/') {
-                n = strlen(path);
-                if (n >= size)
-                        goto long_path;
-                memcpy(out, path, n + 1);
-                return 0;
-        }
-        if (!getcwd(out, size))
-                goto long_path;
-        n = strlen(out);
-        if (n + 1 + strlen(path) >= size)
-                goto long_path;
-        out[n] = '/';
-        memcpy(out + n + 1, path, strlen(path) + 1);
-        return 0;
-long_path:
-        snprintf(d->msg, sizeof d->msg, "%s:1: path too long: %s", var, path);
-        return -1;
 }
 
 static int open_log(void)
@@ -194,18 +53,42 @@ static int open_log(void)
         return fd;
 }
 
+/* The counts go to R.status from now on (R: the report path of this pid);
+ * fresh: a private mapping instead (a forked child sharing its parent's R). */
+static void open_status(bool fresh)
+{
+        char path[PATH_MAX + sizeof WB_STATUS_SUFFIX];
+        struct fmt e = {.fd = 2};
+
+        expand_path(report_path, path, PATH_MAX);
+        strcat(path, WB_STATUS_SUFFIX);
+        if (status_open(fresh ? NULL : path) == 0)
+                return;
+        /* the counts stay in memory: the report at exit still has them */
+        fmt_str(&e, "wouldblock: cannot keep counts in ");
+        fmt_str(&e, fresh ? "memory" : path);
+        fmt_str(&e, ": ");
+        fmt_str(&e, strerror(errno));
+        fmt_str(&e, "\n");
+        fmt_flush(&e);
+}
+
 int report_init(const struct wb_settings *s, struct wb_diag *d)
 {
         owner = getpid();
         spin_limit = s->spin_limit;
+        snprintf(wb_status->program, sizeof wb_status->program, "%s",
+                 program_invocation_name ? program_invocation_name : "");
         report_set_scenarios(s->scenarios ? s->scenarios : "");
-        if (s->report &&
-            absolute(s->report, report_path, sizeof report_path, d, "WOULDBLOCK_REPORT"))
+        if (s->report && config_absolute_path(s->report, report_path, sizeof report_path, d,
+                                              "WOULDBLOCK_REPORT"))
                 return -1;
+        if (report_path[0])
+                open_status(false);
         if (!s->log)
                 return 0;
         if (strcmp(s->log, "stderr") != 0 &&
-            absolute(s->log, log_path, sizeof log_path, d, "WOULDBLOCK_LOG"))
+            config_absolute_path(s->log, log_path, sizeof log_path, d, "WOULDBLOCK_LOG"))
                 return -1;
         log_fd = open_log();
         if (log_fd < 0) {
@@ -218,16 +101,18 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
 
 void report_set_scenarios(const char *list)
 {
-        snprintf(scenario_list, sizeof scenario_list, "%s", list);
+        snprintf(wb_status->scenarios, sizeof wb_status->scenarios, "%s", list);
 }
 
 void report_restart(void)
 {
+        if (report_path[0])
+                open_status(!strstr(report_path, "%p"));
         for (int c = 0; c < WB_CALL_COUNT; c++) {
-                counter_reset(&calls_seen[c]);
-                counter_reset(&calls_injected[c]);
+                counter_reset(&wb_status->calls_seen[c]);
+                counter_reset(&wb_status->calls_injected[c]);
         }
-        atomic_store(&spin_max, 0);
+        atomic_store(&wb_status->spin, 0);
         atomic_store(&spin_warned, false);
         atomic_store(&report_done, false);
         owner = getpid();
@@ -240,8 +125,8 @@ void report_restart(void)
 
 void report_call_injected(enum wb_call call)
 {
-        counter_add(&calls_seen[call], 1);
-        counter_add(&calls_injected[call], 1);
+        counter_add(&wb_status->calls_seen[call], 1);
+        counter_add(&wb_status->calls_injected[call], 1);
 }
 
 uint64_t report_injected(int call)
@@ -249,7 +134,7 @@ uint64_t report_injected(int call)
         uint64_t sum = 0;
         for (int c = 0; c < WB_CALL_COUNT; c++)
                 if (call < 0 || call == c)
-                        sum += counter_sum(&calls_injected[c]);
+                        sum += counter_sum(&wb_status->calls_injected[c]);
         return sum;
 }
 
@@ -309,12 +194,12 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
 void report_would_block(int fd, enum wb_call call)
 {
         uint32_t run = fd_state_spin_bump(fd);
-        uint64_t cur = atomic_load_explicit(&spin_max, memory_order_relaxed);
+        uint64_t cur = atomic_load_explicit(&wb_status->spin, memory_order_relaxed);
         uint64_t mine = (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call;
 
         while ((cur >> 32) < run &&
-               !atomic_compare_exchange_weak_explicit(&spin_max, &cur, mine, memory_order_relaxed,
-                                                      memory_order_relaxed))
+               !atomic_compare_exchange_weak_explicit(&wb_status->spin, &cur, mine,
+                                                      memory_order_relaxed, memory_order_relaxed))
                 ;
         if (run > spin_limit && spin_limit && !atomic_exchange(&spin_warned, true)) {
                 struct fmt f = {.fd = -1};
@@ -337,40 +222,10 @@ void report_would_block(int fd, enum wb_call call)
 
 /* ---- the JSON report ---- */
 
-static void json_scenarios(struct fmt *f)
-{
-        const char *p = scenario_list;
-        bool first = true;
-
-        fmt_str(f, "[");
-        while (*p) {
-                const char *comma = strchr(p, ',');
-                size_t n = comma ? (size_t)(comma - p) : strlen(p);
-                char name[WB_NAME_MAX];
-                while (n && (*p == ' ' || *p == '\t'))
-                        p++, n--;
-                while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-                        n--;
-                if (n && n < sizeof name) {
-                        memcpy(name, p, n);
-                        name[n] = '\0';
-                        fmt_str(f, first ? "" : ", ");
-                        fmt_json(f, name);
-                        first = false;
-                }
-                if (!comma)
-                        break;
-                p = comma + 1;
-        }
-        fmt_str(f, "]");
-}
-
 void report_write(void)
 {
         char path[PATH_MAX];
-        struct fmt f;
         int fd, saved = errno;
-        uint64_t spin;
 
         /* a vfork child runs in our memory: it must leave our report alone */
         if (!report_path[0] || getpid() != owner || atomic_exchange(&report_done, true))
@@ -387,64 +242,10 @@ void report_write(void)
                 fmt_str(&e, "\n");
                 fmt_flush(&e);
                 errno = saved;
-                return;
+                return; /* the status file stays: the runner can still convert it */
         }
-        f.fd = fd;
-        f.len = 0;
-        fmt_str(&f, "{\"pid\": ");
-        fmt_u64(&f, (uint64_t)getpid());
-        fmt_str(&f, ", \"program\": ");
-        fmt_json(&f, program_invocation_name ? program_invocation_name : "");
-        fmt_str(&f, ", \"scenarios\": ");
-        json_scenarios(&f);
-        fmt_str(&f, ", \"seed\": ");
-        fmt_u64(&f, engine_seed());
-        fmt_str(&f, ",\n \"rules\": [");
-        engine_hold(); /* another thread may swap the rules meanwhile */
-        for (unsigned i = 0; i < engine_rule_count(); i++) {
-                uint64_t counted, injected;
-                const struct wb_rule *r = engine_rule(i, &counted, &injected);
-                if (!r)
-                        break;
-                fmt_str(&f, i ? ",\n   " : "\n   ");
-                fmt_str(&f, "{\"text\": ");
-                fmt_json(&f, r->text);
-                fmt_str(&f, ", \"scenario\": ");
-                fmt_json(&f, r->scenario);
-                fmt_str(&f, ", \"line\": ");
-                fmt_u64(&f, r->line);
-                fmt_str(&f, ", \"counted\": ");
-                fmt_u64(&f, counted);
-                fmt_str(&f, ", \"injected\": ");
-                fmt_u64(&f, injected);
-                fmt_str(&f, "}");
-        }
-        engine_release();
-        fmt_str(&f, "],\n \"calls\": {");
-        for (int c = 0; c < WB_CALL_COUNT; c++) {
-                fmt_str(&f, c ? ",\n   " : "\n   ");
-                fmt_json(&f, rule_call_name((enum wb_call)c));
-                fmt_str(&f, ": {\"seen\": ");
-                fmt_u64(&f, counter_sum(&calls_seen[c]));
-                fmt_str(&f, ", \"injected\": ");
-                fmt_u64(&f, counter_sum(&calls_injected[c]));
-                fmt_str(&f, "}");
-        }
-        spin = atomic_load(&spin_max);
-        fmt_str(&f, "},\n \"spin\": {\"length\": ");
-        fmt_u64(&f, spin >> 32);
-        fmt_str(&f, ", \"fd\": ");
-        if (spin >> 32)
-                fmt_u64(&f, (spin >> 8) & 0xffffff);
-        else
-                fmt_str(&f, "null");
-        fmt_str(&f, ", \"call\": ");
-        if (spin >> 32)
-                fmt_json(&f, rule_call_name((enum wb_call)(spin & 0xff)));
-        else
-                fmt_str(&f, "null");
-        fmt_str(&f, "}}\n");
-        fmt_flush(&f);
+        status_write_report(wb_status, fd, true);
         real_close(fd);
+        status_remove();
         errno = saved;
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "counter.h"
 #include "engine.h"
+#include "status.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,15 +20,14 @@
 int report_init(const struct wb_settings *s, struct wb_diag *d);
 
 /* Count a call (seen), and whether it was injected. Inline, with the
- * counters exposed: every wrapped call comes here. */
-extern struct wb_counter wb_calls_seen[WB_CALL_COUNT];
+ * counters of the status (status.h) exposed: every wrapped call comes here. */
 void report_call_injected(enum wb_call call);
 static inline void report_call(enum wb_call call, bool injected)
 {
         if (injected)
                 report_call_injected(call);
         else
-                counter_add(&wb_calls_seen[call], 1);
+                counter_add(&wb_status->calls_seen[call], 1);
 }
 
 /* One log line for an injection; ret is what the program got back. */
@@ -39,7 +39,8 @@ void report_would_block(int fd, enum wb_call call);
 /* Injections so far (call < 0: all calls). */
 uint64_t report_injected(int call);
 
-/* Write the JSON report now, once per process (exit, _exit). */
+/* Write the JSON report now, once per process (exit, _exit), then remove
+ * the status file that kept the counts meanwhile. */
 void report_write(void);
 
 /* The scenario names the report lists (comma-separated). */

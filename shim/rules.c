@@ -356,6 +356,62 @@ static int parse_calls(struct parser *p, const char *s, const char *end, uint32_
         return 0;
 }
 
+/* The 0xOFFSET of site=: hexadecimal, at most 16 digits. */
+static int parse_site_offset(struct parser *p, const char *s, const char *end, uint64_t *out)
+{
+        uint64_t v = 0;
+
+        if (s == end)
+                return fail_at(p, s, "site: expected hexadecimal digits after 0x");
+        for (const char *c = s; c < end; c++) {
+                int d = is_digit(*c)               ? *c - '0'
+                        : (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
+                        : (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10
+                                                   : -1;
+                if (d < 0)
+                        return fail_at(p, c, "site: '%c' is not a hexadecimal digit", *c);
+                if (v >> 60)
+                        return fail_at(p, s, "site: offset 0x%.*s is too large", (int)(end - s), s);
+                v = v << 4 | (uint64_t)d;
+        }
+        *out = v;
+        return 0;
+}
+
+/* site=MODULE or site=MODULE+0xOFFSET. A module name may itself hold '+'
+ * (libstdc++.so.6): only a last '+' followed by 0x starts an offset. */
+static int parse_site(struct parser *p, const char *v, const char *end, struct wb_rule *r)
+{
+        const char *plus = NULL, *mod_end = end;
+
+        for (const char *c = v; c < end; c++)
+                if (*c == '+')
+                        plus = c;
+        if (plus && end - plus >= 3 && plus[1] == '0' && (plus[2] == 'x' || plus[2] == 'X')) {
+                mod_end = plus;
+                if (parse_site_offset(p, plus + 3, end, &r->site_offset))
+                        return -1;
+                r->site_has_offset = true;
+        } else if (plus && plus + 1 < end && is_digit(plus[1])) {
+                return fail_at(p, plus + 1, "site: the offset is hexadecimal with a 0x prefix");
+        }
+        /* '#' and ';' would not survive the canonical form (see process=) */
+        if (v == mod_end || (size_t)(mod_end - v) >= sizeof r->site ||
+            memchr(v, '/', (size_t)(mod_end - v)) || memchr(v, '#', (size_t)(mod_end - v)) ||
+            memchr(v, ';', (size_t)(mod_end - v)))
+                return fail_at(p, v,
+                               "site: expected the basename of a loaded object (no '/', '#' or "
+                               "';', at most %zu characters)",
+                               sizeof r->site - 1);
+        if (r->site_has_offset && word_is(v, (size_t)(mod_end - v), WB_SITE_UNKNOWN))
+                return fail_at(p, mod_end,
+                               "site: a place outside every object (" WB_SITE_UNKNOWN
+                               ") has no offset");
+        memcpy(r->site, v, (size_t)(mod_end - v));
+        r->site[mod_end - v] = '\0';
+        return 0;
+}
+
 enum key {
         K_ERRNO,
         K_SHORT,
@@ -372,11 +428,12 @@ enum key {
         K_BLOCKING,
         K_PROCESS,
         K_EDGE,
+        K_SITE,
         K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "errno", "short",  "when", "prob",     "max",      "until",   "per",  "fd",
-    "type",  "family", "port", "inflight", "blocking", "process", "edge",
+    "type",  "family", "port", "inflight", "blocking", "process", "edge", "site",
 };
 
 static const char *const type_words[] = {"socket", "pipe", "tty", "file", "other"};
@@ -450,6 +507,8 @@ static int parse_value(struct parser *p, enum key k, const char *v, const char *
                 return 0;
         case K_EDGE:
                 return parse_choice(p, v, end, "edge", "owed", "none", &r->edge_none);
+        case K_SITE:
+                return parse_site(p, v, end, r);
         case K_COUNT:
                 break;
         }
@@ -670,6 +729,10 @@ int rule_format(const struct wb_rule *r, char *buf, size_t size)
         if (r->calls & WB_GROUP_OUTPUT)
                 put(&o, " inflight=%s", r->inflight_any ? "any" : "yes");
         put(&o, " blocking=%s", r->blocking_any ? "any" : "no");
+        if (r->site[0])
+                put(&o, " site=%s", r->site);
+        if (r->site_has_offset)
+                put(&o, "+0x%llx", (unsigned long long)r->site_offset);
         if (r->process[0])
                 put(&o, " process=%s", r->process);
         return (int)o.len;

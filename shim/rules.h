@@ -68,6 +68,8 @@ enum wb_action {
 #define WB_TEXT_MAX 256
 #define WB_MAX_RULES 64
 #define WB_MAX_SCENARIOS 128
+#define WB_SITE_MAX 128     /* a site='s module name, with its terminator */
+#define WB_SITE_UNKNOWN "?" /* the module of a place outside every loaded object */
 
 /* One item of when=: first..last stepping by step (step >= 1). */
 struct wb_when {
@@ -97,6 +99,9 @@ struct wb_rule {
         double prob;
         struct wb_when when[WB_MAX_WHEN];
         char process[WB_NAME_MAX]; /* "": any */
+        char site[WB_SITE_MAX];    /* site= module basename; "": any */
+        bool site_has_offset;
+        uint64_t site_offset; /* site=MODULE+0xOFFSET */
 
         /* provenance, for the log and the report */
         char scenario[WB_NAME_MAX]; /* scenario name, or "WOULDBLOCK_RULES", "api" */

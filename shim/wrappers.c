@@ -111,9 +111,9 @@ static inline long passed(enum wb_call call, int fd, long ret)
  * and DEST (the destination address and its length) are evaluated only there: they may read the
  * program's structures, which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
 #define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, DEST, PASS, REAL)                   \
-        static __attribute__((noinline)) RET NAME##_armed PARAMS                                   \
+        static __attribute__((noinline)) RET NAME##_armed WB_SITE_PARAM PARAMS                     \
         {                                                                                          \
-                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST};                      \
+                struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, site_};               \
                 struct wb_decision d_;                                                             \
                 enum wb_verdict v_ = engine_decide(&c_, &d_);                                      \
                 if (v_ == WB_FAIL)                                                                 \
@@ -125,8 +125,12 @@ static inline long passed(enum wb_call call, int fd, long ret)
         {                                                                                          \
                 if (__builtin_expect(!armed(CALL), 1))                                             \
                         return (RET)passed((CALL), (FD), (PASS));                                  \
-                return NAME##_armed ARGS;                                                          \
+                return NAME##_armed WB_SITE_ARG ARGS;                                              \
         }
+/* The armed path gets the program's return address first: site= (SPEC §3)
+ * names the place of the call into the exported function. */
+#define WB_SITE_PARAM(...) (const void *site_, __VA_ARGS__)
+#define WB_SITE_ARG(...) (__builtin_return_address(0), __VA_ARGS__)
 #define WB_DEST(sa, len) (sa), (len), false
 #define WB_NO_DEST NULL, 0, false
 /* the same, for message calls: does the message carry or ask for control data? */
@@ -334,7 +338,7 @@ WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd
 WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 {
         const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
-        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, false};
+        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, false, __builtin_return_address(0)};
         struct wb_decision d;
         int r, saved;
         /* only a socket's first connect: a later one gets the kernel's own

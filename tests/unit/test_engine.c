@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "fdstate.h"
+#include "site.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -717,6 +718,63 @@ static void test_process_filter(void **state)
         assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
 }
 
+/* a read as a wrapper would see it, called from place */
+static enum wb_verdict decide_from(const void *place, int fd, struct wb_decision *d)
+{
+        struct wb_callinfo c = {.call = WB_READ, .fd = fd, .len = 4096, .site = place};
+        memset(d, 0, sizeof *d);
+        return engine_decide(&c, d);
+}
+
+static void test_site_filter(void **state)
+{
+        const void *here = (const void *)test_site_filter, *in_libc = (const void *)abort,
+                   *nowhere = (const void *)16;
+        struct wb_decision d;
+        struct wb_site at;
+        char rule[WB_TEXT_MAX];
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        site_refresh();
+        site_lookup(here, &at);
+        assert_string_equal(at.module, "test_engine");
+        assert_true(at.main);
+        site_lookup(in_libc, &at);
+        assert_string_equal(at.module, "libc.so.6");
+        assert_false(at.main);
+        site_lookup(nowhere, &at);
+        assert_string_equal(at.module, WB_SITE_UNKNOWN);
+
+        install("read site=test_engine", 1);
+        assert_int_equal(decide_from(here, p[0], &d), WB_FAIL);
+        assert_int_equal(decide_from(in_libc, p[0], &d), WB_PASS);
+        assert_int_equal(decide_from(nowhere, p[0], &d), WB_PASS);
+        expect_totals(0, 1, 1); /* a call from elsewhere is not counted */
+
+        install("read site=libc.so.6", 1);
+        assert_int_equal(decide_from(here, p[0], &d), WB_PASS);
+        assert_int_equal(decide_from(in_libc, p[0], &d), WB_FAIL);
+
+        install("read site=?", 1);
+        assert_int_equal(decide_from(here, p[0], &d), WB_PASS);
+        assert_int_equal(decide_from(nowhere, p[0], &d), WB_FAIL);
+
+        /* the offset names one place exactly */
+        site_lookup(here, &at);
+        snprintf(rule, sizeof rule, "read site=test_engine+0x%llx", (unsigned long long)at.offset);
+        install(rule, 1);
+        assert_int_equal(decide_from(here, p[0], &d), WB_FAIL);
+        assert_int_equal(decide_from((const char *)here + 1, p[0], &d), WB_PASS);
+
+        /* the executable also answers to argv[0]'s basename */
+        engine_set_process_names("alias", "test_engine");
+        install("read site=alias", 1);
+        assert_int_equal(decide_from(here, p[0], &d), WB_FAIL);
+        assert_int_equal(decide_from(in_libc, p[0], &d), WB_PASS);
+}
+
 /* ---- several rules ---- */
 
 static void test_first_firing_rule_decides(void **state)
@@ -1290,6 +1348,7 @@ int main(void)
             T(test_port_filter),
             T(test_fd_filter),
             T(test_process_filter),
+            T(test_site_filter),
             T(test_first_firing_rule_decides),
             T(test_output_eagain_deferred_on_pipe),
             T(test_output_eagain_not_deferred_with_bytes_in_flight),

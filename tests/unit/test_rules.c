@@ -349,6 +349,53 @@ static void test_filter_keys(void **state)
         assert_int_equal(strlen(r.process), 63);
 }
 
+static void test_site(void **state)
+{
+        struct wb_rule r;
+        (void)state;
+
+        r = parse_ok("read");
+        assert_string_equal(r.site, "");
+        assert_false(r.site_has_offset);
+
+        r = parse_ok("read site=libmylib.so");
+        assert_string_equal(r.site, "libmylib.so");
+        assert_false(r.site_has_offset);
+
+        r = parse_ok("recv site=python3.11+0x1a2f0");
+        assert_string_equal(r.site, "python3.11");
+        assert_true(r.site_has_offset);
+        assert_int_equal(r.site_offset, 0x1a2f0);
+
+        /* a '+' inside a name is the name's: only a last +0x starts an offset */
+        r = parse_ok("write site=libstdc++.so.6");
+        assert_string_equal(r.site, "libstdc++.so.6");
+        assert_false(r.site_has_offset);
+        r = parse_ok("write site=libstdc++.so.6+0x10");
+        assert_string_equal(r.site, "libstdc++.so.6");
+        assert_int_equal(r.site_offset, 0x10);
+
+        /* upper case and leading zeros are read; the canonical form has neither */
+        r = parse_ok("read site=a.out+0X00AbC");
+        assert_string_equal(r.site, "a.out");
+        assert_int_equal(r.site_offset, 0xabc);
+        r = parse_ok("read site=a.out+0x0");
+        assert_true(r.site_has_offset);
+        assert_int_equal(r.site_offset, 0);
+        r = parse_ok("read site=x+0xffffffffffffffff");
+        assert_int_equal(r.site_offset, UINT64_MAX);
+
+        /* places outside every loaded object */
+        r = parse_ok("read site=" WB_SITE_UNKNOWN);
+        assert_string_equal(r.site, WB_SITE_UNKNOWN);
+
+        /* 127 characters fit */
+        r = parse_ok(
+            "read site=abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+            "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefg");
+        assert_int_equal(strlen(r.site), 127);
+}
+
 static void test_defaults(void **state)
 {
         struct wb_rule r = parse_ok("read");
@@ -543,6 +590,27 @@ static const struct bad_rule bad_rules[] = {
      "process: expected a program name (no '/', '#' or ';', at most 63 characters)"},
     {"read process=abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd", "abcd",
      "process: expected a program name (no '/', '#' or ';', at most 63 characters)"},
+    /* site= */
+    {"read site=/usr/lib/libc.so.6", "/usr",
+     "site: expected the basename of a loaded object (no '/', '#' or ';', at most 127 "
+     "characters)"},
+    {"read site=a#b", "a#b",
+     "site: expected the basename of a loaded object (no '/', '#' or ';', at most 127 "
+     "characters)"},
+    {"read site=+0x10", "+0x10",
+     "site: expected the basename of a loaded object (no '/', '#' or ';', at most 127 "
+     "characters)"},
+    {"read site=abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefgh",
+     "abcdefghij",
+     "site: expected the basename of a loaded object (no '/', '#' or ';', at most 127 "
+     "characters)"},
+    {"read site=prog+0x", NULL, "site: expected hexadecimal digits after 0x"},
+    {"read site=prog+0x12g4", "g4", "site: 'g' is not a hexadecimal digit"},
+    {"read site=prog+0x1ffffffffffffffff", "1fff", "site: offset 0x1ffffffffffffffff is too large"},
+    {"read site=prog+1234", "1234", "site: the offset is hexadecimal with a 0x prefix"},
+    {"read site=?+0x10", "+0x10", "site: a place outside every object (?) has no offset"},
+    {"read site=libc.so.6 site=prog", "site=prog", "duplicate key 'site'"},
     /* empty values: the column is one past the '=' */
     {"read when=", NULL, "when: expected call numbers"},
     {"read when=1,", NULL, "when: expected a number"},
@@ -581,6 +649,10 @@ static void test_errors_literal_columns(void **state)
         parse_fails_with("read edge=none", 6, "edge= applies with short= only");
         parse_fails_with("read when=4..2", 11, "when: descending range 4..2");
         parse_fails_with("read when=1..5+", 15, "when: N..M+ needs a step after '+'");
+        parse_fails_with("read site=prog+0x1x", 19, "site: 'x' is not a hexadecimal digit");
+        parse_fails_with("read site=", 11,
+                         "site: expected the basename of a loaded object (no '/', '#' or ';', at "
+                         "most 127 characters)");
         parse_fails_with("   read prob=7", 14, "prob: 7 is not between 0 and 1");
         parse_fails_with("", 1, "empty rule");
 }
@@ -754,6 +826,13 @@ static void test_format(void **state)
         expect_format("input,output when=5+ prob=0.25",
                       "input,output errno=EAGAIN when=5+ prob=0.25 per=fd "
                       "type=socket,pipe,tty inflight=yes blocking=no");
+        expect_format("read site=libc.so.6", "read errno=EAGAIN per=fd type=socket,pipe,tty "
+                                             "blocking=no site=libc.so.6");
+        expect_format("recv site=python3.11+0X00Ab0 process=python3",
+                      "recv errno=EAGAIN per=fd type=socket,pipe,tty blocking=no "
+                      "site=python3.11+0xab0 process=python3");
+        expect_format("read site=prog+0x0",
+                      "read errno=EAGAIN per=fd type=socket,pipe,tty blocking=no site=prog+0x0");
         expect_format("read when=2+3,1+1,4..9+1",
                       "read errno=EAGAIN when=2+3,1+,4..9 per=fd type=socket,pipe,tty blocking=no");
 }
@@ -788,7 +867,9 @@ static void expect_same_rule(const struct wb_rule *a, const struct wb_rule *b, c
             a->per_process != b->per_process || a->fd != b->fd || a->types != b->types ||
             a->families != b->families || a->port != b->port ||
             ((a->calls & WB_GROUP_OUTPUT) && a->inflight_any != b->inflight_any) ||
-            a->blocking_any != b->blocking_any || strcmp(a->process, b->process) != 0)
+            a->blocking_any != b->blocking_any || strcmp(a->process, b->process) != 0 ||
+            strcmp(a->site, b->site) != 0 || a->site_has_offset != b->site_has_offset ||
+            a->site_offset != b->site_offset)
                 fail_because("'%s' changed meaning after a round trip", text);
         for (int c = 0; c < WB_CALL_COUNT; c++)
                 for (size_t f = 0; f < N_ELEMS(families); f++)
@@ -848,6 +929,10 @@ static void test_round_trip(void **state)
             "sendmmsg,recvmmsg short=2 per=process",
             "read when=5..6+3",
             "read when=1..1",
+            "read site=libstdc++.so.6",
+            "read site=libstdc++.so.6+0x1f",
+            "write site=?",
+            "send site=prog+0X00F process=prog",
         };
         (void)state;
 
@@ -878,6 +963,7 @@ int main(void)
             cmocka_unit_test(test_prob_forms),
             cmocka_unit_test(test_scope_and_trigger_keys),
             cmocka_unit_test(test_filter_keys),
+            cmocka_unit_test(test_site),
             cmocka_unit_test(test_defaults),
             cmocka_unit_test(test_everything_at_once),
             cmocka_unit_test(test_rule_errno_defaults),

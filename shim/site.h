@@ -1,0 +1,37 @@
+/* site.h - where a call comes from: the loaded object (its basename) and
+ * the offset from its load base of a return address (SPEC §3 site=).
+ *
+ * A table of the loaded objects' address ranges is built at start and
+ * rebuilt when the set of objects changes (after dlopen and dlclose, see
+ * loader.c). Building it takes the loader's lock (dl_iterate_phdr), so it
+ * never happens on a wrapped call's path; looking an address up does not
+ * lock, allocate or make a system call, and is safe in a signal handler.
+ */
+#ifndef WB_SITE_H
+#define WB_SITE_H
+
+#include "rules.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct wb_site {
+        char module[WB_SITE_MAX]; /* basename, or WB_SITE_UNKNOWN */
+        uint64_t offset;          /* from the object's load base; 0 when unknown */
+        bool main;                /* the executable */
+};
+
+/* Rebuild the table from the loader's list of objects. Not async-signal-
+ * safe: the constructor and the dlopen/dlclose wrappers call it. */
+void site_refresh(void);
+
+/* Where addr lies. An address in no object of the table (code generated
+ * at run time, or an object loaded since the last refresh without dlopen,
+ * such as glibc's own NSS modules) is WB_SITE_UNKNOWN. */
+void site_lookup(const void *addr, struct wb_site *out);
+
+/* In a forked child: the table is the parent's (same objects), only the
+ * refresh lock is reset. */
+void site_after_fork(void);
+
+#endif

@@ -1,0 +1,228 @@
+/* status.c - counts that survive the process (see status.h). */
+#include "status.h"
+
+#include "fmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static struct wb_status initial;
+struct wb_status *wb_status = &initial;
+static char file_path[PATH_MAX]; /* the status file of this process, "" for none */
+
+int status_open(const char *path)
+{
+        struct wb_status *old = wb_status, *st;
+        int fd = -1;
+
+        if (path) {
+                if (strlen(path) >= sizeof file_path) {
+                        errno = ENAMETOOLONG;
+                        return -1;
+                }
+                /* raw system calls: no wrapper of the library sees its own files */
+                fd = (int)syscall(SYS_openat, AT_FDCWD, path,
+                                  O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        return -1;
+                if (syscall(SYS_ftruncate, fd, (long)sizeof *st) != 0) {
+                        int saved = errno;
+                        syscall(SYS_close, fd);
+                        syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+                        errno = saved;
+                        return -1;
+                }
+        }
+        st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE,
+                  path ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS, fd, 0);
+        if (fd >= 0)
+                syscall(SYS_close, fd);
+        if (st == MAP_FAILED) {
+                if (path)
+                        syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+                return -1;
+        }
+        memcpy(st, old, sizeof *st);
+        st->size = sizeof *st;
+        st->pid = (uint64_t)getpid();
+        /* the magic last: a file cut short by a kill before this is refused */
+        memcpy(st->magic, WB_STATUS_MAGIC, sizeof st->magic);
+        wb_status = st;
+        if (old != &initial)
+                munmap(old, sizeof *old);
+        snprintf(file_path, sizeof file_path, "%s", path ? path : "");
+        return 0;
+}
+
+struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned n, uint64_t seed)
+{
+        struct wb_status_bank *b = &wb_status->banks[(atomic_load(&wb_status->bank) + 1) & 1];
+
+        b->n = n < WB_MAX_RULES ? n : WB_MAX_RULES;
+        b->seed = seed;
+        for (unsigned i = 0; i < b->n; i++) {
+                memcpy(b->rule[i].text, rules[i].text, sizeof b->rule[i].text);
+                memcpy(b->rule[i].scenario, rules[i].scenario, sizeof b->rule[i].scenario);
+                b->rule[i].line = rules[i].line;
+                counter_reset(&b->counted[i]);
+                counter_reset(&b->injected[i]);
+        }
+        return b;
+}
+
+void status_bank_publish(struct wb_status_bank *b)
+{
+        atomic_store(&wb_status->bank, b == &wb_status->banks[1]);
+}
+
+void status_remove(void)
+{
+        if (file_path[0])
+                syscall(SYS_unlinkat, AT_FDCWD, file_path, 0);
+        file_path[0] = '\0';
+}
+
+/* a string field of the structure, terminated whatever the file held */
+static void fmt_field(struct fmt *f, const char *field, size_t size)
+{
+        char copy[1024];
+        size_t n = strnlen(field, size < sizeof copy ? size : sizeof copy - 1);
+        if (n >= sizeof copy)
+                n = sizeof copy - 1;
+        memcpy(copy, field, n);
+        copy[n] = '\0';
+        fmt_json(f, copy);
+}
+
+static void json_scenarios(struct fmt *f, const char *list, size_t size)
+{
+        const char *p = list, *end = list + strnlen(list, size);
+        bool first = true;
+
+        fmt_str(f, "[");
+        while (p < end) {
+                const char *comma = memchr(p, ',', (size_t)(end - p));
+                size_t n = comma ? (size_t)(comma - p) : (size_t)(end - p);
+                while (n && (*p == ' ' || *p == '\t'))
+                        p++, n--;
+                while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+                        n--;
+                if (n && n < WB_NAME_MAX) {
+                        fmt_str(f, first ? "" : ", ");
+                        fmt_field(f, p, n);
+                        first = false;
+                }
+                if (!comma)
+                        break;
+                p = comma + 1;
+        }
+        fmt_str(f, "]");
+}
+
+void status_write_report(const struct wb_status *st, int fd, bool complete)
+{
+        struct fmt f = {.fd = fd, .len = 0};
+        const struct wb_status_bank *b = &st->banks[atomic_load(&st->bank) & 1];
+        uint32_t n = b->n < WB_MAX_RULES ? b->n : WB_MAX_RULES;
+        uint64_t spin = atomic_load(&st->spin);
+
+        fmt_str(&f, "{\"pid\": ");
+        fmt_u64(&f, st->pid);
+        fmt_str(&f, ", \"program\": ");
+        fmt_field(&f, st->program, sizeof st->program);
+        fmt_str(&f, ", \"scenarios\": ");
+        json_scenarios(&f, st->scenarios, sizeof st->scenarios);
+        fmt_str(&f, ", \"seed\": ");
+        fmt_u64(&f, b->seed);
+        fmt_str(&f, ", \"complete\": ");
+        fmt_str(&f, complete ? "true" : "false");
+        fmt_str(&f, ",\n \"rules\": [");
+        for (uint32_t i = 0; i < n; i++) {
+                const struct wb_status_rule *r = &b->rule[i];
+                fmt_str(&f, i ? ",\n   " : "\n   ");
+                fmt_str(&f, "{\"text\": ");
+                fmt_field(&f, r->text, sizeof r->text);
+                fmt_str(&f, ", \"scenario\": ");
+                fmt_field(&f, r->scenario, sizeof r->scenario);
+                fmt_str(&f, ", \"line\": ");
+                fmt_u64(&f, r->line);
+                fmt_str(&f, ", \"counted\": ");
+                fmt_u64(&f, counter_sum((struct wb_counter *)&b->counted[i]));
+                fmt_str(&f, ", \"injected\": ");
+                fmt_u64(&f, counter_sum((struct wb_counter *)&b->injected[i]));
+                fmt_str(&f, "}");
+        }
+        fmt_str(&f, "],\n \"calls\": {");
+        for (int c = 0; c < WB_CALL_COUNT; c++) {
+                fmt_str(&f, c ? ",\n   " : "\n   ");
+                fmt_json(&f, rule_call_name((enum wb_call)c));
+                fmt_str(&f, ": {\"seen\": ");
+                fmt_u64(&f, counter_sum((struct wb_counter *)&st->calls_seen[c]));
+                fmt_str(&f, ", \"injected\": ");
+                fmt_u64(&f, counter_sum((struct wb_counter *)&st->calls_injected[c]));
+                fmt_str(&f, "}");
+        }
+        fmt_str(&f, "},\n \"spin\": {\"length\": ");
+        fmt_u64(&f, spin >> 32);
+        fmt_str(&f, ", \"fd\": ");
+        if (spin >> 32)
+                fmt_u64(&f, (spin >> 8) & 0xffffff);
+        else
+                fmt_str(&f, "null");
+        fmt_str(&f, ", \"call\": ");
+        if (spin >> 32)
+                fmt_json(&f, rule_call_name((enum wb_call)(spin & 0xff)));
+        else
+                fmt_str(&f, "null");
+        fmt_str(&f, "}}\n");
+        fmt_flush(&f);
+}
+
+int status_to_report(const char *status_path, const char *report_path)
+{
+        struct wb_status *st;
+        struct stat sb;
+        int fd, out, saved;
+
+        fd = open(status_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        if (fstat(fd, &sb) != 0 || (size_t)sb.st_size != sizeof *st) {
+                saved = errno;
+                close(fd);
+                errno = sb.st_size != sizeof *st ? EINVAL : saved;
+                return -1;
+        }
+        /* writable, privately: an atomic load may be a write on some machines */
+        st = mmap(NULL, sizeof *st, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        saved = errno;
+        close(fd);
+        if (st == MAP_FAILED) {
+                errno = saved;
+                return -1;
+        }
+        if (memcmp(st->magic, WB_STATUS_MAGIC, sizeof st->magic) != 0 || st->size != sizeof *st) {
+                munmap(st, sizeof *st);
+                errno = EINVAL; /* not a status file of this version */
+                return -1;
+        }
+        out = open(report_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0) {
+                saved = errno;
+                munmap(st, sizeof *st);
+                errno = saved;
+                return -1;
+        }
+        status_write_report(st, out, false);
+        munmap(st, sizeof *st);
+        if (close(out) != 0)
+                return -1;
+        return 0;
+}

@@ -1,0 +1,84 @@
+/* status.h - the counts of a process, kept in a file-backed shared mapping
+ * so that they survive the process (SPEC §5: a killed or crashed run still
+ * shows what was injected).
+ *
+ * With WOULDBLOCK_REPORT=R the library keeps every count of its report in
+ * R.status (R after %p expansion) from start, writes R from it at exit and
+ * then removes R.status. A status file left without its report belongs to
+ * a process that was killed or crashed; status_to_report turns it into the
+ * report that process would have written. Without a report path the same
+ * structure lives in the library's memory. The hot path only ever adds to
+ * counters here (relaxed atomics, as before): no system call, no lock.
+ *
+ * libc only: the runner links this file too.
+ */
+#ifndef WB_STATUS_H
+#define WB_STATUS_H
+
+#include "counter.h"
+#include "rules.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WB_STATUS_SUFFIX ".status"
+#define WB_STATUS_MAGIC "wbstat1" /* and the structure's size: a layout check */
+
+struct wb_status_rule {
+        char text[WB_TEXT_MAX];
+        char scenario[WB_NAME_MAX];
+        uint32_t line;
+};
+
+/* The rules of one installed set and their totals. Two banks: an install
+ * fills the one not in use, then switches. */
+struct wb_status_bank {
+        uint32_t n;
+        uint64_t seed;
+        struct wb_status_rule rule[WB_MAX_RULES];
+        struct wb_counter counted[WB_MAX_RULES], injected[WB_MAX_RULES];
+};
+
+struct wb_status {
+        char magic[8];
+        uint64_t size; /* sizeof(struct wb_status) */
+        uint64_t pid;
+        char program[256];
+        char scenarios[1024];  /* comma-separated, as WOULDBLOCK_SCENARIO */
+        _Atomic uint32_t bank; /* the banks[] entry in use */
+        struct wb_status_bank banks[2];
+        struct wb_counter calls_seen[WB_CALL_COUNT], calls_injected[WB_CALL_COUNT];
+        _Atomic uint64_t spin; /* the longest spin: length << 32 | fd << 8 | call */
+};
+
+/* The process's status: a static one until status_open, then the mapping.
+ * Always valid, also before the library's constructor. */
+extern struct wb_status *wb_status;
+
+/* Move the status, counts so far included, into a new file status_path
+ * (created or truncated) mapped shared; path NULL: into a fresh private
+ * mapping (a forked child whose report path is its parent's). The previous
+ * mapping is unmapped (the static one is kept): call it at start, or in a
+ * forked child, where no other thread can be writing to it. 0, or -1 with
+ * errno (the status stays where it was). */
+int status_open(const char *status_path);
+
+/* An install: the bank not in use, filled with the rules and zeroed
+ * counters; then published once the engine uses it. A thread still in the
+ * set replaced two installs ago may add to a reused bank: under concurrent
+ * rule swaps a total can be off by the calls in flight. */
+struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned n, uint64_t seed);
+void status_bank_publish(struct wb_status_bank *bank);
+
+/* The report is written: the status file is not needed any more. */
+void status_remove(void);
+
+/* The JSON report of st to fd (a formatter of fmt.h; async-signal-safe). */
+void status_write_report(const struct wb_status *st, int fd, bool complete);
+
+/* Write the JSON report that the process which left status_path would have
+ * written, marked "complete": false. 0 on success, -1 with errno. */
+int status_to_report(const char *status_path, const char *report_path);
+
+#endif
