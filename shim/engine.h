@@ -21,7 +21,7 @@ struct wb_callinfo {
         int flags;                   /* MSG_* of socket calls */
         const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
         socklen_t addrlen;
-        bool control; /* a message that carries or asks for control data */
+        bool control;     /* a message that carries or asks for control data */
         const void *site; /* the return address of the program's call into the wrapper */
 };
 

@@ -338,7 +338,8 @@ WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd
 WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 {
         const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
-        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, false, __builtin_return_address(0)};
+        const void *site = __builtin_return_address(0);
+        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, false, site};
         struct wb_decision d;
         int r, saved;
         /* only a socket's first connect: a later one gets the kernel's own
