@@ -16,7 +16,7 @@ LDLIBS := -ldl -lpthread
 # library, the runner, the unit tests and the fuzzer
 CORE_OBJ := $(addprefix $(BUILD)/obj/,rules.o config.o embed.o conf_parsed.o counter.o fmt.o status.o)
 # everything but the public symbols: what the unit tests link
-ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o fdstate.o site.o record.o engine.o report.o readiness.o)
+ENGINE_OBJ := $(CORE_OBJ) $(addprefix $(BUILD)/obj/,real.o fdstate.o faithful.o site.o record.o engine.o report.o readiness.o)
 LIB_OBJ := $(ENGINE_OBJ) $(addprefix $(BUILD)/obj/,api.o wrappers.o loader.o)
 
 LIB := $(BUILD)/libwouldblock.so
@@ -118,7 +118,7 @@ tsan:
 		TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" test-threaded
 
 format:
-	clang-format -i shim/*.c shim/*.h $(wildcard tests/*/*.c tests/*/*.h examples/*/*.c)
+	clang-format -i shim/*.c shim/*.h runner/*.c runner/*.h $(wildcard tests/*/*.c tests/*/*.h examples/*/*.c)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,6 @@
 # bench.mk - `make bench`: what the preload costs per call, at start-up and in
-# memory, beside plain runs, strace's and libfiu's injectors (tests/bench/).
+# memory, beside plain runs, strace's and libfiu's injectors (tests/bench/),
+# and what `wouldblock explore` costs per example (tests/bench/explore.py).
 # It prints tables and fails only on a broken measurement, never on timing.
 #   make bench BENCH_ITERATIONS=100000 BENCH_RUNS=3   (also from the environment)
 BENCH_ITERATIONS ?= 1000000
@@ -12,9 +13,10 @@ TEST_SUITES += $(BUILD)/bench/smoke
 
 .PHONY: bench bench-deps bench-instructions
 
-bench: check-build-deps $(LIB) $(BENCH_BIN) bench-deps
+bench: check-build-deps $(LIB) $(BENCH_BIN) bench-deps $(RUNNER) $(EXAMPLES_BIN)
 	python3 tests/bench/run.py --build $(BUILD) --iterations $(BENCH_ITERATIONS) \
 		--runs $(BENCH_RUNS) --startup-runs $(BENCH_STARTUP_RUNS)
+	python3 tests/bench/explore.py --build $(BUILD)
 
 # Instructions and locked instructions per call, from valgrind's callgrind:
 # the same on every run, whatever the machine's load (about a minute).

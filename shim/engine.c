@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include "counter.h"
+#include "faithful.h"
 #include "fdstate.h"
 #include "record.h"
 #include "site.h"
@@ -400,11 +401,6 @@ static bool output_eagain_faithful(const struct wb_callinfo *c, const struct wb_
         return !watched || fd_state_in_flight(c->fd, f->type) > 0;
 }
 
-static bool is_mmsg(enum wb_call call)
-{
-        return call == WB_RECVMMSG || call == WB_SENDMMSG;
-}
-
 /* Does the call's place pass the rule's site=? The executable answers to
  * its file's basename and to argv[0]'s, as with process=. */
 static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
@@ -534,14 +530,16 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
 
                 /* what firing means for this call */
                 if (r->action == WB_ACT_SHORT) {
-                        bool stream = f.type != WB_TYPE_SOCKET || f.sotype == SOCK_STREAM;
-                        /* a datagram is never cut (its tail would be lost); the
-                         * mmsg calls are shortened by whole messages instead */
-                        if (is_mmsg(c->call) ? c->len <= 1 && !stream
-                                             : !stream || c->len <= r->short_n)
+                        /* only a cut Linux could make here and now (SPEC 4) */
+                        size_t limit =
+                            faithful_short_limit(c, &f, (size_t)r->short_n, &nonblocking);
+                        if (!limit)
                                 continue;
                         d->verdict = WB_SHORT;
-                        d->limit = (size_t)r->short_n;
+                        d->limit = limit;
+                        d->edge_owed = !r->edge_none;
+                } else if (c->call == WB_CONNECT && !faithful_connect(&f)) {
+                        continue; /* a datagram connect is never in progress */
                 } else {
                         d->err = rule_errno(r, c->call, f.family);
                         if (d->err == EAGAIN && engine_call_writes(c) && !r->inflight_any &&

@@ -24,6 +24,7 @@ struct wb_callinfo {
         int flags;                   /* MSG_* of socket calls */
         const struct sockaddr *addr; /* destination of connect/sendto, or NULL */
         socklen_t addrlen;
+        bool control;     /* a message that carries or asks for control data */
         const void *site; /* the return address of the program's call into the wrapper */
         bool writes_fd;   /* splice/tee counted on their fd_out (output calls: by their group) */
 };
@@ -46,6 +47,7 @@ struct wb_decision {
         enum wb_verdict verdict;
         int err;
         size_t limit;
+        bool edge_owed;             /* a short: an edge-triggered waiter is owed its event */
         const struct wb_rule *rule; /* that fired: valid until the next engine_install */
         char scenario[WB_NAME_MAX]; /* its provenance, copied for the log */
         unsigned line;

@@ -42,6 +42,8 @@ _Atomic uint32_t wb_flags_epoch;
  * O_NONBLOCK behind our back. */
 static _Atomic uint64_t fd_origin[WB_FD_MAX];
 static _Atomic uint32_t fork_epoch;
+/* generation + 1 of the fd at its first connect, 0 if none */
+static _Atomic uint32_t fd_connect_gen[WB_FD_MAX];
 #define ORIGIN_HERE 1u
 #define NB_SET WB_NB_SET
 #define NB_KNOWN WB_NB_KNOWN
@@ -265,6 +267,14 @@ void fd_state_set_port(int fd, unsigned port)
                 nw = (w & ~(0xffffull << F_PORT_SHIFT)) | (uint64_t)(port & 0xffff) << F_PORT_SHIFT;
         } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
                                                         memory_order_relaxed));
+}
+
+bool fd_state_first_connect(int fd)
+{
+        if (!tracked(fd))
+                return true;
+        uint32_t mark = fd_state_gen(fd) + 1;
+        return atomic_exchange_explicit(&fd_connect_gen[fd], mark, memory_order_relaxed) != mark;
 }
 
 long fd_state_in_flight(int fd, unsigned type)

@@ -106,6 +106,10 @@ unsigned fd_state_addr_port(const struct sockaddr *sa, socklen_t len);
 /* The socket now has a peer on this port (after connect). */
 void fd_state_set_port(int fd, unsigned port);
 
+/* Is this the first connect on fd's socket (since its number was opened)?
+ * Marks it, so a second call says no. */
+bool fd_state_first_connect(int fd);
+
 /* Bytes written to fd that its reader has not taken yet: FIONREAD on a
  * pipe, SIOCOUTQ on a unix socket. -1 when it cannot be told. */
 long fd_state_in_flight(int fd, unsigned type);

@@ -5,6 +5,7 @@
 #include "real.h"
 
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -28,6 +29,12 @@ struct epreg {
 };
 
 static struct epreg regs[WB_FD_MAX][REGS_PER_FD];
+/* fds where an injected short read left bytes behind: the fd's generation
+ * + 1 at that read (HANGUP_KEPT: a wait was kept from seeing its hang-up),
+ * 0 if none; how many are set, for the fast path */
+#define HANGUP_KEPT 0x80000000u
+static _Atomic uint32_t short_left[WB_FD_MAX];
+static _Atomic int short_left_count;
 static _Atomic int max_registered_fd = -1;
 static _Atomic int owed_total; /* registrations with owed events, anywhere */
 
@@ -112,15 +119,105 @@ static struct epreg *reg_find(int epfd, int fd, struct epreg_view *v)
         return NULL;
 }
 
+/* ---- hang-up held back after a short read ---- */
+
+#define HANGUP_BITS (POLLHUP | POLLRDHUP) /* == EPOLLHUP | EPOLLRDHUP */
+
+static bool unread_left(int fd)
+{
+        int n = -1, saved = errno;
+        long r = wb_sys_ioctl(fd, FIONREAD, &n);
+        errno = saved;
+        return r == 0 && n > 0;
+}
+
+/* fd's mark, if this number has one (0 if not) */
+static uint32_t short_mark(int fd)
+{
+        if (atomic_load_explicit(&short_left_count, memory_order_relaxed) <= 0 || fd < 0 ||
+            fd >= WB_FD_MAX)
+                return 0;
+        return atomic_load_explicit(&short_left[fd], memory_order_relaxed);
+}
+
+/* Remove fd's mark (if still mark); was it this file's? */
+static bool short_unmark(int fd, uint32_t mark)
+{
+        if (atomic_compare_exchange_strong_explicit(&short_left[fd], &mark, 0, memory_order_relaxed,
+                                                    memory_order_relaxed))
+                atomic_fetch_sub_explicit(&short_left_count, 1, memory_order_relaxed);
+        return (mark & ~HANGUP_KEPT) == fd_state_gen(fd) + 1;
+}
+
+/* Should fd's hang-up be kept from the program now? Yes while bytes an
+ * injected short read left behind are unread; the mark goes once they are. */
+static bool hangup_held(int fd)
+{
+        uint32_t mark = short_mark(fd);
+
+        if (!mark)
+                return false;
+        if ((mark & ~HANGUP_KEPT) == fd_state_gen(fd) + 1 && unread_left(fd))
+                return true;
+        short_unmark(fd, mark);
+        return false;
+}
+
+/* The events without a held-back hang-up; never empty (what else would the
+ * wait have returned for?). */
+static uint32_t without_held_hangup(int fd, uint32_t events)
+{
+        if ((events & HANGUP_BITS) && (events & ~(uint32_t)HANGUP_BITS) && hangup_held(fd)) {
+                events &= ~(uint32_t)HANGUP_BITS;
+                atomic_fetch_or_explicit(&short_left[fd], HANGUP_KEPT, memory_order_relaxed);
+        }
+        return events;
+}
+
+void readiness_short(int fd, bool output, bool owed)
+{
+        uint32_t old, mark;
+
+        if (owed)
+                readiness_injected(fd, output);
+        if (output || fd < 0 || fd >= WB_FD_MAX)
+                return;
+        mark = fd_state_gen(fd) + 1;
+        old = atomic_load_explicit(&short_left[fd], memory_order_relaxed);
+        /* a hang-up kept from this file stays owed */
+        while (!atomic_compare_exchange_weak_explicit(
+            &short_left[fd], &old, mark | ((old & ~HANGUP_KEPT) == mark ? old & HANGUP_KEPT : 0),
+            memory_order_relaxed, memory_order_relaxed))
+                ;
+        if (!old)
+                atomic_fetch_add_explicit(&short_left_count, 1, memory_order_relaxed);
+}
+
+void readiness_after_read(int fd)
+{
+        uint32_t mark = short_mark(fd);
+
+        /* the bytes are gone: an edge-triggered waiter never saw the
+         * hang-up's edge, so it is owed (level-triggered waits see it anyway) */
+        if (!(mark & HANGUP_KEPT) || unread_left(fd))
+                return;
+        if (short_unmark(fd, mark))
+                readiness_injected(fd, false);
+}
+
 /* ---- poll and select ---- */
 
-void readiness_after_poll(const struct pollfd *fds, nfds_t n, int ret)
+void readiness_after_poll(struct pollfd *fds, nfds_t n, int ret)
 {
         if (ret < 0)
                 return;
         for (nfds_t i = 0; i < n; i++)
-                if (fds[i].fd >= 0)
+                if (fds[i].fd >= 0) {
+                        if (fds[i].revents & HANGUP_BITS)
+                                fds[i].revents =
+                                    (short)without_held_hangup(fds[i].fd, (uint16_t)fds[i].revents);
                         fd_state_note_wait(fds[i].fd, fds[i].revents != 0);
+                }
 }
 
 void readiness_before_select(struct wb_select_sets *s, int nfds, const fd_set *r, const fd_set *w,
@@ -278,6 +375,7 @@ int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, in
                 if (key >> 32 != KEY_TAG || !(r = reg_find(epfd, fd, &v)))
                         continue; /* not ours: the program's data as it gave it */
                 events[i].data.u64 = v.data;
+                events[i].events = without_held_hangup(fd, events[i].events);
                 if (atomic_exchange_explicit(&r->owed, 0, memory_order_relaxed))
                         atomic_fetch_sub_explicit(&owed_total, 1, memory_order_relaxed);
                 fd_state_note_wait(fd, true);

@@ -20,8 +20,9 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 
-/* After poll/ppoll returned ret. */
-void readiness_after_poll(const struct pollfd *fds, nfds_t n, int ret);
+/* After poll/ppoll returned ret; a hang-up held back (readiness_short) is
+ * taken out of the fds' revents. */
+void readiness_after_poll(struct pollfd *fds, nfds_t n, int ret);
 
 /* select/pselect: the sets as the program passed them are copied before the
  * call (the kernel overwrites them); after it, which of those were ready. */
@@ -51,5 +52,17 @@ int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, in
 
 /* An EAGAIN was injected on fd for call (input, output or accept). */
 void readiness_injected(int fd, bool output);
+
+/* A short transfer was injected on fd. owed: an edge-triggered waiter is
+ * owed the event, as after an EAGAIN. A short read also holds back the fd's
+ * hang-up (POLLHUP/POLLRDHUP, EPOLLHUP/EPOLLRDHUP) from poll and epoll
+ * while bytes it left behind remain: on Linux a short read means the fd was
+ * drained, and libuv takes "short read, then hang-up" for the end. */
+void readiness_short(int fd, bool output, bool owed);
+
+/* After an input call on fd: once the bytes a short read left are gone, a
+ * hang-up that was held back is owed to an edge-triggered waiter, whose
+ * edge came while it was held. */
+void readiness_after_read(int fd);
 
 #endif

@@ -429,11 +429,12 @@ enum key {
         K_BLOCKING,
         K_PROCESS,
         K_SITE,
+        K_EDGE,
         K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "errno", "short",  "when", "prob",     "max",      "until",   "per",  "fd",
-    "type",  "family", "port", "inflight", "blocking", "process", "site",
+    "type",  "family", "port", "inflight", "blocking", "process", "site", "edge",
 };
 
 static const char *const type_words[] = {"socket", "pipe", "tty", "file", "other"};
@@ -507,6 +508,8 @@ static int parse_value(struct parser *p, enum key k, const char *v, const char *
                 return 0;
         case K_SITE:
                 return parse_site(p, v, end, r);
+        case K_EDGE:
+                return parse_choice(p, v, end, "edge", "owed", "none", &r->edge_none);
         case K_COUNT:
                 break;
         }
@@ -570,6 +573,8 @@ int rule_parse(const char *text, size_t len, const char *where, unsigned col_bas
                 return fail_at(
                     &p, seen[K_SHORT],
                     "short= applies to input and output calls only, not to accept or connect");
+        if (seen[K_EDGE] && !seen[K_SHORT])
+                return fail_at(&p, seen[K_EDGE], "edge= applies with short= only");
         return 0;
 }
 
@@ -683,7 +688,8 @@ int rule_format(const struct wb_rule *r, char *buf, size_t size)
                 }
 
         if (r->action == WB_ACT_SHORT) {
-                put(&o, " short=%llu", (unsigned long long)r->short_n);
+                put(&o, " short=%llu edge=%s", (unsigned long long)r->short_n,
+                    r->edge_none ? "none" : "owed");
         } else if (r->err) {
                 const char *name = rule_errno_name(r->err);
                 if (name)

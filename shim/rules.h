@@ -95,6 +95,7 @@ struct wb_rule {
         bool per_process;
         bool until_poll;
         bool has_prob;
+        bool edge_none;  /* short=: no event owed to an edge-triggered waiter (edge=none) */
         unsigned n_when; /* 0: no when= */
         enum wb_action action;
         int err;          /* WB_ACT_ERRNO: errno value, 0 = default */

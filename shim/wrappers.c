@@ -49,8 +49,12 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
 
         if (d && !cut_took(c, d, ret))
                 d = NULL;
-        if (d)
+        if (d) {
                 engine_commit(d);
+                readiness_short(c->fd, WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT, d->edge_owed);
+        }
+        if (WB_CALL_BIT(c->call) & WB_GROUP_INPUT)
+                readiness_after_read(c->fd);
         report_call(c->call, d != NULL);
         if (d)
                 report_injection(c, d, ret);
@@ -126,8 +130,12 @@ static inline long passed(enum wb_call call, int fd, long ret)
  * names the place of the call into the exported function. */
 #define WB_SITE_PARAM(...) (const void *site_, __VA_ARGS__)
 #define WB_SITE_ARG(...) (__builtin_return_address(0), __VA_ARGS__)
-#define WB_DEST(sa, len) (sa), (len)
-#define WB_NO_DEST NULL, 0
+#define WB_DEST(sa, len) (sa), (len), false
+#define WB_NO_DEST NULL, 0, false
+/* the same, for message calls: does the message carry or ask for control data? */
+#define WB_DEST_CTL(sa, len, ctl) (sa), (len), (ctl)
+#define WB_NO_DEST_CTL(ctl) NULL, 0, (ctl)
+#define WB_CONTROL(m) ((m) && (m)->msg_controllen > 0)
 #define WB_CUT(len) (cut_ && d_.limit < (len) ? d_.limit : (len))
 
 /* ---- plain buffers ---- */
@@ -243,11 +251,12 @@ static ssize_t sendmsg_cut(int fd, const struct msghdr *m, int fl, size_t limit)
 }
 
 WB_WRAP(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl), WB_RECVMSG, fd,
-        msg_total(m), fl, WB_NO_DEST, real_recvmsg(fd, m, fl),
+        msg_total(m), fl, WB_NO_DEST_CTL(WB_CONTROL(m)), real_recvmsg(fd, m, fl),
         cut_ &&m ? recvmsg_cut(fd, m, fl, d_.limit) : real_recvmsg(fd, m, fl))
 WB_WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl), WB_SENDMSG, fd,
         msg_total(m), fl,
-        WB_DEST(m ? (const struct sockaddr *)m->msg_name : NULL, m ? m->msg_namelen : 0),
+        WB_DEST_CTL(m ? (const struct sockaddr *)m->msg_name : NULL, m ? m->msg_namelen : 0,
+                    WB_CONTROL(m)),
         real_sendmsg(fd, m, fl),
         cut_ &&m ? sendmsg_cut(fd, m, fl, d_.limit) : real_sendmsg(fd, m, fl))
 
@@ -277,12 +286,13 @@ static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timesp
 
 WB_WRAP(int, recvmmsg,
         (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),
-        (fd, v, n, fl, t), WB_RECVMMSG, fd, n, fl, WB_NO_DEST, real_recvmmsg(fd, v, n, fl, t),
+        (fd, v, n, fl, t), WB_RECVMMSG, fd, n, fl,
+        WB_NO_DEST_CTL(n &&v &&WB_CONTROL(&v[0].msg_hdr)), real_recvmmsg(fd, v, n, fl, t),
         cut_ &&v ? mmsg_cut(fd, v, n, fl, t, &d_, true) : real_recvmmsg(fd, v, n, fl, t))
 WB_WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl),
         (fd, v, n, fl), WB_SENDMMSG, fd, n, fl,
-        WB_DEST(n &&v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
-                n &&v ? v[0].msg_hdr.msg_namelen : 0),
+        WB_DEST_CTL(n &&v ? (const struct sockaddr *)v[0].msg_hdr.msg_name : NULL,
+                    n &&v ? v[0].msg_hdr.msg_namelen : 0, n &&v &&WB_CONTROL(&v[0].msg_hdr)),
         real_sendmmsg(fd, v, n, fl),
         cut_ &&v ? mmsg_cut(fd, v, n, fl, NULL, &d_, false) : real_sendmmsg(fd, v, n, fl))
 
@@ -425,12 +435,15 @@ WB_WRAP(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *salen, int fl), (fd
 WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
 {
         const struct sockaddr *addr = WB_SOCKADDR_PTR(sa);
-        struct wb_callinfo c = {WB_CONNECT, fd, 0, 0, addr, salen, __builtin_return_address(0),
-                                false};
+        struct wb_callinfo c = {
+            WB_CONNECT, fd, 0, 0, addr, salen, false, __builtin_return_address(0), false};
         struct wb_decision d;
         int r, saved;
+        /* only a socket's first connect: a later one gets the kernel's own
+         * answer (EALREADY, EISCONN, 0), as hiredis, which calls twice, expects */
+        bool first = fd_state_first_connect(fd);
 
-        if (armed(WB_CONNECT) && engine_decide(&c, &d) == WB_FAIL) {
+        if (first && armed(WB_CONNECT) && engine_decide(&c, &d) == WB_FAIL) {
                 if (d.err != EINPROGRESS || !(d.family & (WB_FAMILY_INET | WB_FAMILY_INET6)))
                         return (int)fail(&c, &d); /* nothing is connected */
                 /* EINPROGRESS: really start the connection, so that polling
@@ -650,7 +663,7 @@ WB_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 
 /* ---- waits: where a program learns an fd is ready (readiness.c) ---- */
 
-static int poll_done(const struct pollfd *fds, nfds_t n, int ret)
+static int poll_done(struct pollfd *fds, nfds_t n, int ret)
 {
         int saved = errno;
         readiness_after_poll(fds, n, ret);

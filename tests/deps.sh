@@ -13,7 +13,9 @@ case "${CC:-cc}" in
 	# `make` builds the test programs too, some of them cmocka tests
 	# (cmocka.h needs the standard headers in front of it)
 	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' |
-		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev" ;;
+		${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libcmocka-dev"
+	# the runner reads the library's JSON reports with jansson
+	printf '#include <jansson.h>\n' | ${CC:-cc} -E -x c - >/dev/null 2>&1 || need="$need libjansson-dev" ;;
 esac
 [ "${1:-build}" = musl ] && { command -v musl-gcc >/dev/null 2>&1 || need="$need musl-tools"; }
 if [ "${1:-build}" = test ]; then
@@ -31,6 +33,15 @@ if [ "${1:-build}" = test ]; then
 	"$py" -m pip --version >/dev/null 2>&1 || need="$need python3-pip"
 	"$py" -c 'import setuptools' >/dev/null 2>&1 || need="$need python3-setuptools"
 	"$py" -c 'import wheel' >/dev/null 2>&1 || need="$need python3-wheel"
+	# tests/realworld: real servers and clients (nginx is in /usr/sbin)
+	PATH="$PATH:/usr/sbin:/sbin"
+	command -v nginx >/dev/null 2>&1 || need="$need nginx"
+	command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+	command -v redis-benchmark >/dev/null 2>&1 || need="$need redis-tools"
+	command -v memcached >/dev/null 2>&1 || need="$need memcached"
+	command -v node >/dev/null 2>&1 || need="$need nodejs"
+	# Debian's python3 (not a pyenv one on PATH) is the one with aiohttp
+	/usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || need="$need python3-aiohttp"
 fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -34,7 +34,10 @@
 #include "mylib.h"
 #include "wouldblock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,18 +48,29 @@
 #define MAX_TRIES 100       /* line_read calls per line before we give up */
 
 struct pair {
-        int rd, wr; /* a non-blocking AF_UNIX stream socketpair */
+        /* a non-blocking TCP connection over the loopback: over a pipe or a
+         * unix socket one small write arrives whole, and wouldblock does not
+         * cut what Linux would not (short=1 would meet nothing to cut) */
+        int rd, wr;
         struct line_reader reader;
 };
 
 static int setup(void **state)
 {
         static struct pair p;
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lst < 0 || bind(lst, (struct sockaddr *)&a, sizeof a) || listen(lst, 1) ||
+            getsockname(lst, (struct sockaddr *)&a, &len))
                 return -1;
-        p.rd = sv[0];
-        p.wr = sv[1];
+        p.wr = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (p.wr < 0 || connect(p.wr, (struct sockaddr *)&a, sizeof a)) /* blocking: not counted */
+                return -1;
+        p.rd = accept4(lst, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        close(lst);
+        if (p.rd < 0 || fcntl(p.wr, F_SETFL, O_NONBLOCK))
+                return -1;
         line_reader_init(&p.reader);
         *state = &p;
         return 0;

@@ -4,9 +4,14 @@
  * data is there. The server reads once per event and goes back to
  * epoll_wait; whatever that read left in the socket gets no new event, and
  * the client waits for its echo forever.
- * Exposed by: short-reads (every read returns at most 1 byte): the server
- * echoes 1 byte of the client's 1000 and hangs, on every run (the client
- * gives up after 2 s). Without wouldblock it works: the message fits one read.
+ * Exposed by: epoll-strict (epoll(7)'s documented contract: reads return at
+ * most 3 bytes and no edge follows a short read): the server echoes 3 bytes
+ * of the client's 1000 and hangs, on every run (the client gives up after
+ * 2 s). Without wouldblock it works: the message fits one read.
+ * It passes short-reads: on Linux a read that returns less than asked took
+ * everything there was, and new bytes bring a new edge, so after a short
+ * read wouldblock owes the edge Linux would give (edge=owed). nginx relies
+ * on that, on purpose; epoll(7) does not promise it.
  * The fix (epoll_echo_right.c): on each event, read until EAGAIN.
  */
 #include "harness.h"

@@ -349,7 +349,7 @@ def _(s):
     outcome(r, "data", MSG.decode().replace(" ", "_"))
 
 
-def py_transfer(kind, total, rules, counter):
+def py_transfer(kind, total, rules, counter, min_cuts=100):
     def body(s):
         r = s.py("transfer", kind, str(total), rules=rules).ok()
         outcome(r, "received", str(total))
@@ -358,17 +358,19 @@ def py_transfer(kind, total, rules, counter):
         # the program's own count, and the log: a pipe also cuts writes by itself
         check(int(r[counter]) > 0, "%s = 0: nothing was injected\n%s" % (counter, r.describe()))
         if "short" in rules:
-            expect_cut(r, 100)
+            expect_cut(r, min_cuts)
 
     return body
 
 
+# local IPC: reads and writes within PIPE_BUF are not cut (SPEC 4), so
+# fewer calls are
 for _kind in ("socket", "pipe"):
     case("py: select loop, %s, 300 KiB byte-exact under input,output prob=0.3" % _kind)(
         py_transfer(_kind, 300 * 1024, "input,output prob=0.3", "wb_recv")
     )
     case("py: select loop, %s, 256 KiB byte-exact under input,output short=97" % _kind)(
-        py_transfer(_kind, 256 * 1024, "input,output short=97", "short_send")
+        py_transfer(_kind, 256 * 1024, "input,output short=97", "short_send", 20)
     )
 
 
@@ -389,8 +391,13 @@ def py_sendall(kind, rules, calls):
 case("py: sendall/recv loop with timeouts over TCP is byte-exact under input,output when=1+2")(
     py_sendall("tcp", "input,output when=1+2", ["send", "recv"])
 )
+# a unix socket's reads are cut only below what one write delivered (SPEC 4):
+# sends cut to 101 bytes arrive as 101-byte pieces, which no read splits
 case("py: sendall/recv loop with timeouts over a socketpair is byte-exact under input,output short=101")(
-    py_sendall("unix", "input,output short=101", ["send", "recv"])
+    py_sendall("unix", "input,output short=101", ["send"])
+)
+case("py: sendall/recv loop with timeouts over TCP is byte-exact under input,output short=101")(
+    py_sendall("tcp", "input,output short=101", ["send", "recv"])
 )
 
 
@@ -490,13 +497,14 @@ case("c: write on an empty TCP socket under 'output when=1' fails at once (no de
 
 # short=N: counts cut, across buffers, never a datagram.
 
+# on TCP: a pipe or unix socket is not cut within one small write (below)
 for _call, _kinds in (
-    ("read", ("unix", "pipe")),
-    ("readv", ("unix", "pipe")),
-    ("recv", ("unix", "tcp")),
-    ("recvfrom", ("unix",)),
-    ("recvmsg", ("unix",)),
-    ("recvmmsg", ("unix",)),
+    ("read", ("tcp",)),
+    ("readv", ("tcp",)),
+    ("recv", ("tcp",)),
+    ("recvfrom", ("tcp",)),
+    ("recvmsg", ("tcp",)),
+    ("recvmmsg", ("tcp",)),
 ):
     for _kind in _kinds:
 
@@ -510,12 +518,12 @@ for _call, _kinds in (
              % (_call, _kind))(_shortr)
 
 for _call, _kinds in (
-    ("write", ("unix", "pipe")),
-    ("writev", ("unix", "pipe")),
-    ("send", ("unix", "tcp")),
-    ("sendto", ("unix",)),
-    ("sendmsg", ("unix",)),
-    ("sendmmsg", ("unix",)),
+    ("write", ("tcp",)),
+    ("writev", ("tcp",)),
+    ("send", ("tcp",)),
+    ("sendto", ("tcp",)),
+    ("sendmsg", ("tcp",)),
+    ("sendmmsg", ("tcp",)),
 ):
     for _kind in _kinds:
 
@@ -550,7 +558,7 @@ for _call, _kind in (("send", "dgram"), ("sendto", "udp"), ("sendmsg", "seqpacke
     case("c: %s on a %s socket under 'output short=5': a datagram is never cut" % (_call, _kind))(_dgram_out)
 
 
-def stream(kind, total, rules, counter):
+def stream(kind, total, rules, counter, min_cuts=100):
     def body(s):
         r = s.c("stream", kind, str(total), rules=rules).ok()
         check("stalled" not in r.kv, "the transfer stalled\n" + r.describe())
@@ -559,21 +567,201 @@ def stream(kind, total, rules, counter):
         outcome(r, "bad_at", "-1")  # no byte lost, duplicated or moved
         check(int(r[counter]) > 0, "%s = 0: nothing was injected\n%s" % (counter, r.describe()))
         if "short" in rules:
-            expect_cut(r, 100)
+            expect_cut(r, min_cuts)
 
     return body
 
 
 for _kind in ("unix", "tcp", "pipe"):
     case("c: 300 KiB through a %s with every call and iovec shape under short=7 is byte-exact" % _kind)(
-        stream(_kind, 300 * 1024, "input,output short=7", "short_w")
+        stream(_kind, 300 * 1024, "input,output short=7", "short_w", 100 if _kind == "tcp" else 20)
     )
-case("c: 50 KiB through a unix socket under 'input,output short=1' is byte-exact")(
-    stream("unix", 50 * 1024, "input,output short=1", "short_w")
+case("c: 50 KiB through a TCP socket under 'input,output short=1' is byte-exact")(
+    stream("tcp", 50 * 1024, "input,output short=1", "short_w")
 )
 case("c: 300 KiB through a unix socket under prob=0.3 would-blocks is byte-exact")(
     stream("unix", 300 * 1024, "input,output prob=0.3", "eagain_r")
 )
+
+# Faithful injections (SPEC 4): an injection only produces what Linux can
+# produce for that call on that fd at that moment.
+
+
+def et_case(kind, direction, rules, reported):
+    def body(s):
+        r = s.c("et", kind, direction, rules=rules).ok()
+        outcome(r, "wait1", "1")
+        expect_injected(r, "read" if direction == "in" else "write", 1)
+        outcome(r, "wait2", "1" if reported else "0")
+        if reported:
+            outcome(r, "event2", ("IN" if direction == "in" else "OUT") + " data=1234")
+
+    return body
+
+
+for _kind in ("tcp", "unix", "pipe"):
+    for _dir, _rule in (("in", "input short=1"), ("out", "output short=5")):
+        case("edge: an injected short %s on an edge-triggered %s is reported again (edge=owed)"
+             % ("read" if _dir == "in" else "write", _kind))(et_case(_kind, _dir, _rule, True))
+        case("edge: with edge=none, no event follows a short %s on an edge-triggered %s (epoll(7))"
+             % ("read" if _dir == "in" else "write", _kind))(
+            et_case(_kind, _dir, _rule + " edge=none", False))
+
+
+def hup_case(kind, how, total, ask):
+    def body(s):
+        r = s.c("hup", kind, how, str(total), str(ask), rules="input short=1").ok()
+        cut = 1 if kind == "tcp" else 4096
+        outcome(r, "read1", str(cut))
+        expect_injected(r, "read", 1)
+        # bytes left behind: no hang-up yet, whatever the kernel says
+        outcome(r, "wait2", "IN")
+        # the writer hung up: everything is there, nothing is cut any more
+        outcome(r, "read2", str(min(ask, total - cut)))
+        left = total - cut - min(ask, total - cut)
+        if left:
+            outcome(r, "wait3", "IN")
+            outcome(r, "read3", str(left))
+        last = 3 if not left else 4
+        outcome(r, "wait%d" % last, "HUP" if kind == "pipe" else "INRDHUP")
+        outcome(r, "read%d" % last, "0")
+
+    return body
+
+
+for _kind, _total, _ask in (("tcp", 100, 64), ("unix", 10000, 8192), ("pipe", 10000, 8192)):
+    for _how in ("poll", "epoll"):
+        case("hangup: after a short read on a %s, %s reports no hang-up while its bytes remain"
+             % (_kind, _how))(hup_case(_kind, _how, _total, _ask))
+
+
+def hup_et_case(kind, total, ask):
+    def body(s):
+        r = s.c("hup", kind, "epollet", str(total), str(ask), rules="input short=1").ok()
+        cut = 1 if kind == "tcp" else 4096
+        outcome(r, "read1", str(cut))
+        outcome(r, "wait2", "IN")  # held back while bytes remain
+        outcome(r, "read2", str(total - cut))  # read as nginx does, until n < asked
+        # its edge came while it was held: owed now that the bytes are gone
+        outcome(r, "wait3", "HUP" if kind == "pipe" else "INRDHUP")
+        outcome(r, "read3", "0")
+
+    return body
+
+
+for _kind, _total, _ask in (("tcp", 100, 64), ("unix", 10000, 8192), ("pipe", 10000, 8192)):
+    case("hangup: an edge-triggered %s gets the hang-up it was kept from once the bytes are read"
+         % _kind)(hup_et_case(_kind, _total, _ask))
+
+
+def once(kind, call, avail, ask, rules, ret, *options, cut=None):
+    """one input call; ret expected; cut: the injection is in the log (or not)"""
+
+    def body(s):
+        r = s.c("once", kind, call, str(avail), str(ask), *options, rules=rules, report=True).ok()
+        outcome(r, "ret", str(ret))
+        injected = rule_totals(r)[0][1]
+        equal(injected, 1 if cut else 0, "injections (ret %s of %s asked, %s waiting)" % (ret, ask, avail))
+
+    return body
+
+
+for _kind in ("unix", "pipe"):
+    _call = "read" if _kind == "pipe" else "recv"
+    case("ipc: a %s read of 9 with 20 waiting under 'input short=5' is not cut (one small write)" % _kind)(
+        once(_kind, _call, 20, 9, "input short=5", 9))
+    case("ipc: a %s read of 8192 with 10000 waiting under 'input short=5' returns PIPE_BUF" % _kind)(
+        once(_kind, _call, 10000, 8192, "input short=5", 4096, cut=True))
+    case("ipc: a %s read of 8192 with 3000 waiting under 'input short=5' gets all 3000" % _kind)(
+        once(_kind, _call, 3000, 8192, "input short=5", 3000))
+case("ipc: a unix readv of 8192 with 10000 waiting under 'input short=5000' returns 5000")(
+    once("unix", "readv", 10000, 8192, "input short=5000", 5000, cut=True))
+case("ipc: TCP is cut anywhere: a recv of 9 with 20 waiting under 'input short=5' returns 5")(
+    once("tcp", "recv", 20, 9, "input short=5", 5, cut=True))
+case("flags: recv(MSG_PEEK) is never cut (a peek sees every queued byte)")(
+    once("tcp", "recv", 20, 9, "input short=5", 9, "peek"))
+case("flags: recv(MSG_WAITALL) on a blocking socket is never cut, even with blocking=any")(
+    once("tcp", "recv", 20, 9, "input short=5 blocking=any", 9, "waitall", "block"))
+case("flags: recv(MSG_WAITALL) on a non-blocking socket may be cut (Linux returns what is there)")(
+    once("tcp", "recv", 20, 9, "input short=5", 5, "waitall", cut=True))
+
+
+@case("flags: send(MSG_OOB) is never cut (the urgent byte stays the last one sent)")
+def _(s):
+    r = s.c("oncew", "tcp", "send", "20", "oob", rules="output short=5", report=True).ok()
+    outcome(r, "ret", "20")
+    outcome(r, "urgent_at", "19")
+    equal(rule_totals(r)[0][1], 0, "injections")
+
+case("lowat: a TCP recv with SO_RCVLOWAT 10 is never cut (poll would not report the rest)")(
+    once("tcp", "recv", 20, 9, "input short=5", 9, "lowat=10"))
+for _kind in ("tcp", "unix", "pipe"):
+    case("halfclosed: a read on a %s whose writer hung up is never cut (all there is, is there)" % _kind)(
+        once(_kind, "read", 20 if _kind == "tcp" else 6000, 9 if _kind == "tcp" else 8192, "input short=5",
+             9 if _kind == "tcp" else 6000, "hup"))
+
+
+def oncew(kind, call, length, rules, ret, cut):
+    def body(s):
+        r = s.c("oncew", kind, call, str(length), rules=rules, report=True).ok()
+        outcome(r, "ret", str(ret))
+        outcome(r, "unread", str(ret))
+        equal(rule_totals(r)[0][1], 1 if cut else 0, "injections")
+
+    return body
+
+
+for _kind, _call in (("pipe", "write"), ("pipe", "writev"), ("unix", "send"), ("unix", "sendmsg")):
+    case("pipebuf: a %s of PIPE_BUF bytes to a %s under 'output short=5' is never cut" % (_call, _kind))(
+        oncew(_kind, _call, 4096, "output short=5", 4096, False))
+    case("pipebuf: a %s of PIPE_BUF+1 bytes to a %s under 'output short=5' is cut" % (_call, _kind))(
+        oncew(_kind, _call, 4097, "output short=5", 5, True))
+case("pipebuf: a 20-byte write to TCP under 'output short=5' is cut")(
+    oncew("tcp", "write", 20, "output short=5", 5, True))
+
+
+for _len in (32, 5000):
+
+    def _scm(s, length=_len):
+        r = s.c("scm", str(length), rules="input,output short=1", report=True).ok()
+        outcome(r, "sent", str(length))
+        outcome(r, "received", str(length))
+        outcome(r, "fds", "1")
+        equal(rule_totals(r), [(2, 0)], "the rule's (counted, injected)")
+
+    # 5000: beyond PIPE_BUF, only the control data keeps the message whole
+    case("scm: a %d-byte sendmsg/recvmsg carrying a descriptor (SCM_RIGHTS) is never cut under short=1"
+         % _len)(_scm)
+
+
+for _family in ("inet", "inet6"):
+
+    def _twice(s, family=_family):
+        r = s.c("connect-twice", family, rules="connect").ok()
+        outcome(r, "connect1", "-1 EINPROGRESS")
+        check(r["connect2"] in ("0", "-1 EISCONN", "-1 EALREADY"),
+              "second connect: %s, expected the kernel's answer\n%s" % (r["connect2"], r.describe()))
+        expect_injected(r, "connect", 1)
+
+    case("connect: only a socket's first connect is injected; a second (%s) gets the kernel's answer"
+         % _family)(_twice)
+
+
+@case("connect: a UDP connect under 'connect' is never in progress (a datagram connect completes)")
+def _(s):
+    r = s.c("connect-twice", "udp", rules="connect", report=True).ok()
+    outcome(r, "connect1", "0")
+    outcome(r, "connect2", "0")
+    equal(rule_totals(r)[0][1], 0, "injections")
+
+
+@case("connect: AF_UNIX under 'connect' (every call): EAGAIN once, the retry gets the kernel's answer")
+def _(s):
+    r = s.c("connect-unix", rules="connect").ok()
+    outcome(r, "connect1", "-1 EAGAIN")
+    outcome(r, "connect2", "0")
+    outcome(r, "pending2", "0")
+
 
 # blocking fds
 
@@ -784,7 +972,7 @@ for _call, _kind in (("read", "pipe"), ("recv", "unix"), ("recvfrom", "unix")):
         fortified_same(("input", _call, _kind), scenario="first-read")
     )
     case("fortify: %s under 'input short=5': same short counts as the plain binary" % _call)(
-        fortified_same(("shortr", _call, _kind, "3", "20"), rules="input short=5")
+        fortified_same(("shortr", _call, "tcp", "3", "20"), rules="input short=5")
     )
 
 

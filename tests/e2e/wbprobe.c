@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -1286,6 +1287,311 @@ static int cmd_splice(int argc, char **argv)
         return 0;
 }
 
+/* ---- faithful injections (SPEC 4): what Linux can produce ---- */
+
+static char big[65536]; /* alphabet bytes, what these transfers carry */
+
+static void fill_big(void)
+{
+        for (size_t i = 0; i < sizeof big; i++)
+                big[i] = alphabet[i % (sizeof alphabet - 1)];
+}
+
+/* n bytes from the writer's end, all of them, unseen */
+static void fill_n(int fd, size_t n)
+{
+        for (size_t done = 0; done < n;) {
+                long r = raw_write(fd, big, n - done < sizeof big ? n - done : sizeof big);
+                if (r <= 0)
+                        die("fill");
+                done += (size_t)r;
+        }
+}
+
+/* the writer's end says it has no more to send */
+static void hang_up(const char *kind, int fds[2])
+{
+        if (strcmp(kind, "pipe") == 0) {
+                close(fds[1]);
+                fds[1] = -1;
+        } else if (shutdown(fds[1], SHUT_WR) < 0) {
+                die("shutdown");
+        }
+}
+
+/* once KIND CALL AVAIL ASK [OPTION...]: AVAIL bytes wait on the reading end
+ * (non-blocking), one input CALL of ASK bytes. OPTIONs: block (the fd stays
+ * blocking), peek, waitall, oob (the recv flags), dontwait, lowat=N
+ * (SO_RCVLOWAT), hup (the writer hangs up first). Prints ret and unread. */
+static int cmd_once(int argc, char **argv)
+{
+        static char buf[BUF_MAX];
+        int fds[2], flags = 0;
+        bool nb = true, hup = false;
+        size_t avail, ask;
+
+        if (argc < 6)
+                return usage();
+        fill_big();
+        make_pair(argv[2], fds);
+        avail = (size_t)atol(argv[4]);
+        ask = (size_t)atol(argv[5]);
+        for (int i = 6; i < argc; i++) {
+                if (strcmp(argv[i], "block") == 0)
+                        nb = false;
+                else if (strcmp(argv[i], "peek") == 0)
+                        flags |= MSG_PEEK;
+                else if (strcmp(argv[i], "waitall") == 0)
+                        flags |= MSG_WAITALL;
+                else if (strcmp(argv[i], "oob") == 0)
+                        flags |= MSG_OOB;
+                else if (strcmp(argv[i], "dontwait") == 0)
+                        flags |= MSG_DONTWAIT;
+                else if (strcmp(argv[i], "hup") == 0)
+                        hup = true;
+                else if (strncmp(argv[i], "lowat=", 6) == 0) {
+                        int v = atoi(argv[i] + 6);
+                        if (setsockopt(fds[0], SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) < 0)
+                                die("SO_RCVLOWAT");
+                } else
+                        return usage();
+        }
+        if (nb)
+                set_nonblocking(fds[0], true);
+        if (flags & MSG_OOB) {
+                /* the last byte sent urgent: recv(MSG_OOB) takes it */
+                fill_n(fds[1], avail - 1);
+                if (syscall(SYS_sendto, fds[1], "!", 1, MSG_OOB, NULL, 0) != 1)
+                        die("send MSG_OOB");
+                wait_for(fds[0], POLLPRI);
+        } else {
+                fill_n(fds[1], avail);
+        }
+        if (hup)
+                hang_up(argv[2], fds);
+        put("pid", "%d", (int)getpid());
+        put("fd", "%d", fds[0]);
+        errno = 0;
+        long r = do_input(argv[3], fds[0], ask, flags, buf);
+        outcome("ret", r, errno);
+        put("unread", "%d", unread_bytes(fds[0]));
+        return 0;
+}
+
+/* oncew KIND CALL LEN [oob]: one output CALL of LEN bytes on the writing
+ * end (non-blocking; oob: MSG_OOB, the last byte sent urgent); prints ret,
+ * what the reader has, and where the urgent mark is. */
+static int cmd_once_write(int argc, char **argv)
+{
+        int fds[2], flags = MSG_NOSIGNAL;
+        size_t len;
+
+        if (argc < 5)
+                return usage();
+        fill_big();
+        make_pair(argv[2], fds);
+        len = (size_t)atol(argv[4]);
+        if (len > sizeof big)
+                return usage();
+        set_nonblocking(fds[1], true);
+        if (argc > 5 && strcmp(argv[5], "oob") == 0)
+                flags |= MSG_OOB;
+        put("pid", "%d", (int)getpid());
+        put("fd", "%d", fds[1]);
+        errno = 0;
+        long r = do_output(argv[3], fds[1], big, len, flags);
+        outcome("ret", r, errno);
+        put("unread", "%d", unread_bytes(fds[0]));
+        if (flags & MSG_OOB) {
+                char urgent = 0;
+                wait_for(fds[0], POLLPRI);
+                TRY("urgent_at", syscall(SYS_recvfrom, fds[0], &urgent, 1, MSG_OOB, NULL, NULL) == 1
+                                     ? strchr(alphabet, urgent) - alphabet
+                                     : -1);
+        }
+        return 0;
+}
+
+/* scm [LEN]: a non-blocking unix stream socketpair; a sendmsg of LEN bytes
+ * (32, as nginx's master tells its workers) carrying a descriptor
+ * (SCM_RIGHTS), then a recvmsg of 8 KiB with room for it. */
+static int cmd_scm(int argc, char **argv)
+{
+        static char data[8192], got[8192];
+        size_t len = argc > 2 ? (size_t)atol(argv[2]) : 32;
+        union {
+                struct cmsghdr h;
+                char space[CMSG_SPACE(sizeof(int))];
+        } out, in;
+        struct iovec iov = {data, len < sizeof data ? len : sizeof data}, riov = {got, sizeof got};
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = out.space,
+                           .msg_controllen = sizeof out.space};
+        struct msghdr rm = {.msg_iov = &riov,
+                            .msg_iovlen = 1,
+                            .msg_control = in.space,
+                            .msg_controllen = sizeof in.space};
+        int sp[2], passed = 1; /* stdout */
+
+        memset(data, 'D', sizeof data);
+        memset(&out, 0, sizeof out);
+        memset(&in, 0, sizeof in);
+        out.h.cmsg_level = SOL_SOCKET;
+        out.h.cmsg_type = SCM_RIGHTS;
+        out.h.cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(&out.h), &passed, sizeof passed);
+        make_pair("unix", sp);
+        set_nonblocking(sp[0], true);
+        set_nonblocking(sp[1], true);
+        put("pid", "%d", (int)getpid());
+        TRY("sent", sendmsg(sp[1], &m, 0));
+        TRY("received", recvmsg(sp[0], &rm, 0));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&rm);
+        put("fds", "%d", c && c->cmsg_type == SCM_RIGHTS ? 1 : 0);
+        return 0;
+}
+
+static const char *revents_str(unsigned ev)
+{
+        static char s[64];
+        snprintf(s, sizeof s, "%s%s%s%s%s", ev & POLLIN ? "IN" : "", ev & POLLOUT ? "OUT" : "",
+                 ev & POLLRDHUP ? "RDHUP" : "", ev & POLLHUP ? "HUP" : "",
+                 ev & POLLERR ? "ERR" : "");
+        return s[0] ? s : "none";
+}
+
+/* et KIND in|out: the fd registered edge-triggered (EPOLLIN for in, the
+ * read end; EPOLLOUT for out, the write end), non-blocking; a first wait
+ * takes the registration's edge; one transfer (a read of 64 KiB with 20000
+ * bytes waiting, or a write of 20000 bytes); then one more wait (300 ms):
+ * is the fd reported again? Linux reports it when that transfer was short
+ * (it took all there was, or filled the buffer) only by a new edge; the
+ * library owes it after an injected short one (edge=owed). */
+static int cmd_et(int argc, char **argv)
+{
+        static char buf[BUF_MAX];
+        struct epoll_event ev, got[4];
+        int fds[2], ep, fd;
+        bool in;
+        long r;
+
+        if (argc < 4)
+                return usage();
+        fill_big();
+        in = strcmp(argv[3], "in") == 0;
+        make_pair(argv[2], fds);
+        fd = in ? fds[0] : fds[1];
+        set_nonblocking(fd, true);
+        if (in)
+                fill_n(fds[1], 20000);
+        ep = epoll_create1(EPOLL_CLOEXEC);
+        ev.events = (in ? EPOLLIN : EPOLLOUT) | EPOLLET;
+        ev.data.u64 = 0x1234;
+        if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+                die("epoll");
+        put("pid", "%d", (int)getpid());
+        put("fd", "%d", fd);
+        put("wait1", "%d", epoll_wait(ep, got, 4, WAIT_MS));
+        errno = 0;
+        r = in ? read(fd, buf, sizeof buf) : write(fd, big, 20000);
+        outcome("transfer", r, errno);
+        int n = epoll_wait(ep, got, 4, 300);
+        put("wait2", "%d", n);
+        if (n == 1)
+                put("event2", "%s data=%llx", revents_str(got[0].events),
+                    (unsigned long long)got[0].data.u64);
+        return 0;
+}
+
+/* hup KIND poll|epoll|epollet [TOTAL ASK]: TOTAL bytes (100) wait on the
+ * read end (non-blocking); read ASK (64); the writer hangs up; then wait
+ * (poll, or epoll level- or edge-triggered, for input and read hang-up) and
+ * read ASK, until the end of the stream. Prints each wait's events and each
+ * read's count. epollet reads as nginx does: on until a read returns less
+ * than asked (drained, on Linux), and prints the sum. */
+static int cmd_hup(int argc, char **argv)
+{
+        static char buf[BUF_MAX];
+        char key[16];
+        int fds[2], ep = -1;
+        bool use_epoll, et;
+        size_t total = argc > 5 ? (size_t)atol(argv[4]) : 100;
+        size_t ask = argc > 5 ? (size_t)atol(argv[5]) : 64;
+
+        if (argc < 4 || ask > sizeof buf)
+                return usage();
+        fill_big();
+        use_epoll = strncmp(argv[3], "epoll", 5) == 0;
+        et = strcmp(argv[3], "epollet") == 0;
+        make_pair(argv[2], fds);
+        set_nonblocking(fds[0], true);
+        fill_n(fds[1], total);
+        if (use_epoll) {
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (et ? EPOLLET : 0),
+                                         .data.u64 = 7};
+                ep = epoll_create1(EPOLL_CLOEXEC);
+                if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fds[0], &ev) < 0)
+                        die("epoll");
+        }
+        put("pid", "%d", (int)getpid());
+        put("fd", "%d", fds[0]);
+        TRY("read1", read(fds[0], buf, ask));
+        hang_up(argv[2], fds);
+        for (int i = 2; i < 10; i++) {
+                unsigned revents = 0;
+                if (use_epoll) {
+                        struct epoll_event got;
+                        if (epoll_wait(ep, &got, 1, WAIT_MS) == 1)
+                                revents = got.events;
+                } else {
+                        struct pollfd p = {fds[0], POLLIN | POLLRDHUP, 0};
+                        if (poll(&p, 1, WAIT_MS) == 1)
+                                revents = (unsigned short)p.revents;
+                }
+                snprintf(key, sizeof key, "wait%d", i);
+                put(key, "%s", revents_str(revents));
+                snprintf(key, sizeof key, "read%d", i);
+                errno = 0;
+                long r = read(fds[0], buf, ask), sum = r;
+                while (et && r == (long)ask) {
+                        r = read(fds[0], buf, ask);
+                        if (r > 0)
+                                sum += r;
+                }
+                outcome(key, sum >= 0 ? sum : r, errno);
+                if (r == 0)
+                        break;
+        }
+        return 0;
+}
+
+/* connect-twice FAMILY|udp: a non-blocking connect, then a second one on the
+ * same socket (hiredis does): the second gets the kernel's answer. */
+static int cmd_connect_twice(int argc, char **argv)
+{
+        struct sockaddr_storage ss;
+        int lst, client;
+        bool udp;
+        socklen_t len;
+
+        if (argc < 3)
+                return usage();
+        udp = strcmp(argv[2], "udp") == 0;
+        lst = listener(udp ? AF_INET : family_of(argv[2]), udp ? SOCK_DGRAM : SOCK_STREAM);
+        len = loopback(udp ? AF_INET : family_of(argv[2]), local_port(lst), &ss);
+        client = socket(ss.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK, 0);
+        if (client < 0)
+                die("socket");
+        put("pid", "%d", (int)getpid());
+        put("fd", "%d", client);
+        TRY("connect1", connect(client, (struct sockaddr *)&ss, len));
+        if (!udp)
+                wait_for(client, POLLOUT);
+        TRY("connect2", connect(client, (struct sockaddr *)&ss, len));
+        return 0;
+}
+
 /* the subcommands, as the driver names them */
 static int cmd_marker(int argc, char **argv)
 {
@@ -1317,6 +1623,12 @@ static const struct {
     {"spin", cmd_spin},
     {"sendfile", cmd_sendfile},
     {"splice", cmd_splice},
+    {"once", cmd_once},
+    {"oncew", cmd_once_write},
+    {"scm", cmd_scm},
+    {"et", cmd_et},
+    {"hup", cmd_hup},
+    {"connect-twice", cmd_connect_twice},
 };
 
 int main(int argc, char **argv)

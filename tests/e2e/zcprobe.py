@@ -47,6 +47,10 @@ def asyncio_sendfile(size):
     """loop.sock_sendfile (os.sendfile underneath) while the same loop reads"""
     f, digest = pattern_file(int(size))
     out, inp = tcp_pair()
+    # small buffers: many sendfile calls, so a prob= rule has calls to pick
+    # from (with loopback's default buffers a few MB go in two calls)
+    out.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+    inp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
     out.setblocking(False)
     inp.setblocking(False)
 

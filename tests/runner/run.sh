@@ -166,7 +166,7 @@ test_check_canonical() {
 	run "$wb" --check -r 'read' -r 'output short=3  when=2..6+2 prob=.5'
 	has_rc 0 && out_is "$(printf '%s\n' \
 		'read errno=EAGAIN per=fd type=socket,pipe,tty blocking=no' \
-		'output short=3 when=2..6+2 prob=0.5 per=fd type=socket,pipe,tty inflight=yes blocking=no')"
+		'output short=3 edge=owed when=2..6+2 prob=0.5 per=fd type=socket,pipe,tty inflight=yes blocking=no')"
 }
 
 test_check_config_only() {
@@ -344,9 +344,18 @@ test_expect_grandchild() {
 	has_rc 5 && private_dir_empty
 }
 
+# env (preloaded) execs runner_prog without the library: env never writes
+# its report, but its status file tells its counts (none injected); with
+# no report at all (WOULDBLOCK_REPORT pointed nowhere) the runner says so
 test_expect_no_report() {
 	run "$wb" -s first-read --expect-injections -- env -u LD_PRELOAD "$prog"
-	has_rc 3 && err_has "no process of env wrote a report" && private_dir_empty
+	has_rc 3 && err_has "summary of 1 process: 0 injected (1 ended without writing its report" &&
+		err_has "nothing was injected" && private_dir_empty || return 1
+	# a static program never loads the library
+	printf 'int main(void) { return 0; }\n' | cc -static -x c -o static-true - 2>/dev/null ||
+		{ echo "# cc -static unavailable: not checking a command without the library"; return 0; }
+	run "$wb" -s first-read --expect-injections -- ./static-true
+	has_rc 3 && err_has "no process of ./static-true wrote a report" && private_dir_empty
 }
 
 test_expect_with_report() {
@@ -383,6 +392,21 @@ test_summary() {
 	line=$(awk '/^\[first-read\]/ {f = 1} f && /^input when=1$/ {print NR; exit}' "$conf")
 	grep -qE "^ +2 +1  first-read:$line: input when=1$" "$tmp/err" || why "no rule row:" "$(shown "$tmp/err")" || return 1
 	grep -qE "^  longest spin: 1 \(read on fd [0-9]+, pid [0-9]+ .*runner_prog\)$" "$tmp/err" || why "no spin row"
+}
+
+# a killed COMMAND is said to be killed, never "nothing was injected"
+test_killed_run() {
+	run "$wb" -s first-read --expect-injections -- sh -c 'kill -KILL $$'
+	has_rc 137 && err_has "killed by signal 9 (SIGKILL)" || return 1
+	grep -q "nothing was injected\|was libwouldblock.so loaded" "$tmp/err" && why "stderr:" "$(shown "$tmp/err")" && return 1
+	# (SIGABRT: a sanitizer runtime, under make sanitize, turns SIGSEGV into one)
+	run "$wb" -s first-read --summary -- sh -c 'kill -ABRT $$'
+	has_rc 134 && err_has "crashed (signal 6, SIGABRT)" && private_dir_empty || return 1
+	# the killed shell's counts survive in its status file: both processes count
+	run "$wb" -s first-read --summary --expect-injections -- sh -c "'$prog' >/dev/null; kill -KILL \$\$"
+	has_rc 137 && err_has "killed by signal 9 (SIGKILL)" &&
+		err_has "summary of 2 processes: 1 injected (1 ended without writing its report" &&
+		private_dir_empty
 }
 
 test_summary_tree() {
@@ -499,7 +523,8 @@ test_man_says_it_all() {
 	for w in --config --scenario --rules --seed --log --report --expect-injections --summary \
 		--check --list --help --version LD_PRELOAD WOULDBLOCK_CONFIG WOULDBLOCK_SCENARIO \
 		WOULDBLOCK_RULES WOULDBLOCK_SEED WOULDBLOCK_LOG WOULDBLOCK_REPORT WOULDBLOCK_DISABLE \
-		WOULDBLOCK_SPIN_LIMIT TMPDIR 125 126 127; do
+		WOULDBLOCK_SPIN_LIMIT WOULDBLOCK_RECORD TMPDIR 125 126 127 explore minimize --jobs --timeout \
+		--max-runs --shard --merge --json confirmed flaky unreached; do
 		page_text wouldblock.1 | grep -qF -- "$w" || why "wouldblock(1) does not mention $w"
 	done
 	for w in $(scenarios) errno= short= when= prob= max= until=poll per=fd per=process fd= \
@@ -538,10 +563,11 @@ else
 fi
 t "--expect-injections: 3 when no process of a tree injected" test_expect_nothing_in_tree
 t "--expect-injections: a grandchild's injection counts" test_expect_grandchild
-t "--expect-injections: 3 when no process wrote a report" test_expect_no_report
+t "--expect-injections: 3 when no process injected or wrote a report" test_expect_no_report
 t "--expect-injections with --report: reports still where asked" test_expect_with_report
 t "--summary: calls, rules and the longest spin" test_summary
 t "--summary: summed over a tree of processes" test_summary_tree
+t "a killed or crashed COMMAND: said so, never 'nothing injected'" test_killed_run
 t "make install DESTDIR=... PREFIX=/usr" test_install_destdir
 t "installed runner works with no build tree" test_install_prefix
 if command -v pkg-config >/dev/null; then

@@ -6,8 +6,10 @@ Python half of the scenario-library conformance suite.
 
 The server (asyncio.start_server / start_unix_server) echoes every byte
 back and closes after the client's EOF. Client i connects, sends its slice
-of the payload in chunks while reading the echo, sends EOF, and reads until
-the server's EOF. The echoed slices, concatenated in client order, go to
+of the payload in chunks while reading the echo, sends EOF once the whole
+echo is back, and reads until the server's EOF. (Neither end hangs up while
+bytes are in flight: a read with the end of the stream queued behind it
+takes all there is on Linux, so wouldblock cuts no such read.) The echoed slices, concatenated in client order, go to
 --out for the caller to compare with the payload; they are checked here
 too (sha256), so the script also stands on its own.
 
@@ -43,15 +45,19 @@ async def run_client(args, index, piece):
         for off in range(0, len(piece), CHUNK):
             writer.write(piece[off:off + CHUNK])
             await writer.drain()
-        writer.write_eof()
 
     sender = asyncio.create_task(send_all())
     echo = bytearray()
-    while data := await reader.read(65536):
+    while len(echo) < len(piece):
+        data = await reader.read(65536)
+        if not data:
+            raise SystemExit(f"echo_asyncio: client {index}: EOF after {len(echo)} of "
+                             f"{len(piece)} bytes")
         echo += data
-        if len(echo) > len(piece):
-            raise SystemExit(f"echo_asyncio: client {index}: the echo is longer than what was sent")
     await sender
+    writer.write_eof()
+    if await reader.read(65536):
+        raise SystemExit(f"echo_asyncio: client {index}: the echo is longer than what was sent")
     writer.close()
     await writer.wait_closed()
     return bytes(echo)

@@ -7,8 +7,11 @@
  * A listener, N clients and the server's side of each connection share one
  * epoll instance in one thread. Client i connects (non-blocking: EINPROGRESS
  * then SO_ERROR on TCP, EAGAIN retried on AF_UNIX), sends its slice of the
- * payload, shuts down its write side and reads the echo until EOF; the
- * server echoes every byte back and closes after the client's EOF. The
+ * payload while reading the echo, shuts down its write side once the whole
+ * echo is back and reads until EOF; the server echoes every byte back and
+ * closes after the client's EOF. (Neither end hangs up while bytes are in
+ * flight: a read with the end of the stream queued behind it takes all
+ * there is on Linux, so wouldblock cuts no such read.) The
  * echoed slices, concatenated in client order, go to --out for the caller to
  * compare with the payload, and are also compared here.
  *
@@ -218,7 +221,7 @@ static void flush(struct conn *c)
                 c->tx_off = c->tx_len = 0; /* all echoed: reuse the buffer */
 
         bool all_sent = c->tx_off == c->tx_len;
-        bool sender_done = c->role == CLIENT || c->read_eof;
+        bool sender_done = c->role == CLIENT ? c->rx_len == c->rx_cap : c->read_eof;
         if (all_sent && sender_done && !c->write_shut) {
                 /* the client's EOF to the server, or the server's after the echo */
                 if (shutdown(c->fd, SHUT_WR))
@@ -343,8 +346,11 @@ static void client_event(struct conn *c, uint32_t ev)
                 connect_done(c);
                 flush(c); /* connected: start sending now */
         }
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
                 take(c);
+                if (c->rx_len == c->rx_cap)
+                        flush(c); /* the whole echo is back: now the EOF */
+        }
         if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                 flush(c);
         if (c->read_eof) {

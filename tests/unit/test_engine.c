@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -1020,7 +1021,8 @@ static void test_deferred_eagain_lets_next_rule_decide(void **state)
 
         make_pipe(p, O_NONBLOCK);
         install("write when=1; write when=1 short=2", 1);
-        assert_int_equal(decide_full(WB_WRITE, p[1], 10, 0, NULL, &d), WB_SHORT);
+        /* more than PIPE_BUF: a pipe write within it is never cut */
+        assert_int_equal(decide_full(WB_WRITE, p[1], 5000, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.limit, 2);
         assert_ptr_equal(d.rule, engine_rule(1, &c, &j));
         engine_commit(&d); /* as the wrapper does when the write was cut */
@@ -1058,47 +1060,226 @@ static void test_output_eagain_at_once_on_tcp(void **state)
 
 /* ---- short= ---- */
 
+/* bytes waiting on the socket's reading end (loopback TCP delivers at once) */
+static void send_bytes(int fd, size_t n)
+{
+        static const char junk[16384];
+        assert_true(n <= sizeof junk);
+        assert_int_equal(send(fd, junk, n, 0), (ssize_t)n);
+}
+
 static void test_short(void **state)
 {
         struct wb_decision d;
-        int p[2], sv[2];
+        struct tcp t;
         (void)state;
 
-        make_pipe(p, O_NONBLOCK);
+        make_tcp(&t);
+        send_bytes(t.client, 200);
         install("read short=4", 1);
-        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_READ, t.server, 100, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.verdict, WB_SHORT);
         assert_int_equal(d.limit, 4);
         assert_int_equal(d.callno, 1);
+        assert_true(d.edge_owed);
         /* a short is an injection only once the wrapper saw the cut take */
         expect_totals(0, 1, 0);
         engine_commit(&d);
         expect_totals(0, 1, 1);
         /* nothing to cut */
-        assert_int_equal(decide_full(WB_READ, p[0], 4, 0, NULL, &d), WB_PASS);
-        assert_int_equal(decide_full(WB_READ, p[0], 3, 0, NULL, &d), WB_PASS);
-        assert_int_equal(decide_full(WB_READ, p[0], 5, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_READ, t.server, 4, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, t.server, 3, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, t.server, 5, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.callno, 4);
         engine_commit(&d);
         expect_totals(0, 4, 2);
         /* max= counts committed cuts only: an uncommitted one leaves room */
         install("read short=4 max=1", 1);
-        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_SHORT);
-        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_READ, t.server, 100, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_READ, t.server, 100, 0, NULL, &d), WB_SHORT);
         engine_commit(&d);
-        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, t.server, 100, 0, NULL, &d), WB_PASS);
         expect_totals(0, 3, 1);
 
         /* output needs no bytes in flight for a short count */
         install("write short=1", 1);
-        assert_int_equal(decide_full(WB_WRITE, p[1], 2, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_WRITE, t.client, 2, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.limit, 1);
-
-        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
-        install("recv,send short=2", 1);
-        assert_int_equal(decide_full(WB_RECV, sv[0], 100, 0, NULL, &d), WB_SHORT);
         assert_int_equal(d.sotype, SOCK_STREAM);
-        assert_int_equal(decide_full(WB_SEND, sv[1], 100, 0, NULL, &d), WB_SHORT);
+
+        /* edge=none: nothing owed */
+        install("read short=4 edge=none", 1);
+        assert_int_equal(decide_full(WB_READ, t.server, 100, 0, NULL, &d), WB_SHORT);
+        assert_false(d.edge_owed);
+}
+
+/* ---- faithful short counts (SPEC 4, shim/faithful.c) ---- */
+
+static enum wb_verdict decide_msg(enum wb_call call, int fd, size_t len, bool control,
+                                  struct wb_decision *d)
+{
+        struct wb_callinfo c = {.call = call, .fd = fd, .len = len, .control = control};
+        memset(d, 0, sizeof *d);
+        return engine_decide(&c, d);
+}
+
+static void test_short_local_ipc_reads(void **state)
+{
+        static char junk[10000];
+        struct wb_decision d;
+        int p[2], sv[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        install("read short=4", 1);
+        /* empty: nothing to cut (the read says EAGAIN) */
+        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_PASS);
+        /* one small write is not split */
+        assert_int_equal(write(p[1], junk, 20), 20);
+        assert_int_equal(write(sv[1], junk, 20), 20);
+        assert_int_equal(decide_full(WB_READ, p[0], 100, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, sv[0], 100, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_READ, p[0], 9, 0, NULL, &d), WB_PASS);
+        /* more than PIPE_BUF waiting: at least PIPE_BUF */
+        assert_int_equal(write(p[1], junk, sizeof junk), (ssize_t)sizeof junk);
+        assert_int_equal(write(sv[1], junk, sizeof junk), (ssize_t)sizeof junk);
+        assert_int_equal(decide_full(WB_READ, p[0], 8192, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.limit, PIPE_BUF);
+        assert_int_equal(decide_full(WB_READ, sv[0], 8192, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.limit, PIPE_BUF);
+        assert_int_equal(decide_full(WB_READ, p[0], 3000, 0, NULL, &d), WB_PASS);
+        /* a rule's own larger N stands */
+        install("read short=5000", 1);
+        assert_int_equal(decide_full(WB_READ, p[0], 8192, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.limit, 5000);
+}
+
+static void test_short_local_ipc_writes(void **state)
+{
+        struct wb_decision d;
+        int p[2], sv[2];
+        struct tcp t;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_socketpair(SOCK_STREAM | SOCK_NONBLOCK, sv);
+        make_tcp(&t);
+        install("output short=5", 1);
+        assert_int_equal(decide_full(WB_WRITE, p[1], PIPE_BUF, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_WRITEV, p[1], 16, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_SEND, sv[1], PIPE_BUF, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_WRITE, p[1], PIPE_BUF + 1, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(d.limit, 5);
+        assert_int_equal(decide_full(WB_SEND, sv[1], PIPE_BUF + 1, 0, NULL, &d), WB_SHORT);
+        assert_int_equal(decide_full(WB_SEND, t.client, 16, 0, NULL, &d), WB_SHORT);
+        /* the mmsg calls on a unix stream: a message is not split */
+        assert_int_equal(decide_full(WB_SENDMMSG, sv[1], 3, 0, NULL, &d), WB_PASS);
+}
+
+static void test_short_never_cuts_control_messages(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        (void)state;
+
+        make_tcp(&t);
+        send_bytes(t.client, 100);
+        install("recvmsg,sendmsg,recvmmsg,sendmmsg short=1", 1);
+        assert_int_equal(decide_msg(WB_RECVMSG, t.server, 50, true, &d), WB_PASS);
+        assert_int_equal(decide_msg(WB_SENDMSG, t.client, 50, true, &d), WB_PASS);
+        assert_int_equal(decide_msg(WB_SENDMMSG, t.client, 2, true, &d), WB_PASS);
+        assert_int_equal(decide_msg(WB_RECVMMSG, t.server, 2, true, &d), WB_PASS);
+        expect_totals(0, 4, 0);
+        assert_int_equal(decide_msg(WB_RECVMSG, t.server, 50, false, &d), WB_SHORT);
+        assert_int_equal(decide_msg(WB_SENDMSG, t.client, 50, false, &d), WB_SHORT);
+}
+
+static void test_short_flags(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        (void)state;
+
+        make_tcp(&t);
+        send_bytes(t.client, 100);
+        install("recv,send short=1", 1);
+        assert_int_equal(decide_full(WB_RECV, t.server, 50, MSG_PEEK, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_RECV, t.server, 50, MSG_OOB, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_SEND, t.client, 50, MSG_OOB, NULL, &d), WB_PASS);
+        /* MSG_WAITALL returns short on a non-blocking call, never on a blocking one */
+        assert_int_equal(decide_full(WB_RECV, t.server, 50, MSG_WAITALL, NULL, &d), WB_SHORT);
+        install("recv short=1 blocking=any", 1);
+        int c2 = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        struct sockaddr_in a = loopback(t.port);
+        assert_int_equal(connect(c2, (struct sockaddr *)&a, sizeof a), 0);
+        int s2 = track(accept4(t.listener, NULL, NULL, SOCK_CLOEXEC)); /* blocking */
+        send_bytes(c2, 100);
+        assert_int_equal(decide_full(WB_RECV, s2, 50, MSG_WAITALL, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_RECV, s2, 50, MSG_WAITALL | MSG_DONTWAIT, NULL, &d),
+                         WB_SHORT);
+        assert_int_equal(decide_full(WB_RECV, s2, 50, 0, NULL, &d), WB_SHORT);
+}
+
+static void test_short_half_closed_and_lowat(void **state)
+{
+        struct wb_decision d;
+        struct tcp t;
+        int p[2], big = 10;
+        static char junk[6000];
+        (void)state;
+
+        make_tcp(&t);
+        send_bytes(t.client, 100);
+        install("read short=1", 1);
+        assert_int_equal(decide_full(WB_READ, t.server, 50, 0, NULL, &d), WB_SHORT);
+        /* the peer has sent all it will: everything is there */
+        assert_int_equal(shutdown(t.client, SHUT_WR), 0);
+        assert_int_equal(decide_full(WB_READ, t.server, 50, 0, NULL, &d), WB_PASS);
+
+        make_pipe(p, O_NONBLOCK);
+        assert_int_equal(write(p[1], junk, sizeof junk), (ssize_t)sizeof junk);
+        assert_int_equal(decide_full(WB_READ, p[0], 8192, 0, NULL, &d), WB_SHORT);
+        close_fd(p[1]);
+        assert_int_equal(decide_full(WB_READ, p[0], 8192, 0, NULL, &d), WB_PASS);
+
+        /* SO_RCVLOWAT: poll would not report what a cut leaves below the mark */
+        make_tcp(&t);
+        send_bytes(t.client, 100);
+        assert_int_equal(setsockopt(t.server, SOL_SOCKET, SO_RCVLOWAT, &big, sizeof big), 0);
+        assert_int_equal(decide_full(WB_READ, t.server, 50, 0, NULL, &d), WB_PASS);
+}
+
+static void test_connect_injected_on_connection_sockets_only(void **state)
+{
+        struct wb_decision d;
+        struct sockaddr_in a = loopback(9);
+        int udp = track(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        int tcp = track(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        int ud = track(socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        int us = track(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        (void)state;
+
+        install("connect", 1);
+        assert_int_equal(decide_full(WB_CONNECT, udp, 0, 0, (struct sockaddr *)&a, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_CONNECT, ud, 0, 0, NULL, &d), WB_PASS);
+        assert_int_equal(decide_full(WB_CONNECT, tcp, 0, 0, (struct sockaddr *)&a, &d), WB_FAIL);
+        assert_int_equal(d.err, EINPROGRESS);
+        assert_int_equal(decide_full(WB_CONNECT, us, 0, 0, NULL, &d), WB_FAIL);
+        assert_int_equal(d.err, EAGAIN);
+}
+
+static void test_first_connect(void **state)
+{
+        int s = track(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        (void)state;
+
+        assert_true(fd_state_first_connect(s));
+        assert_false(fd_state_first_connect(s));
+        assert_false(fd_state_first_connect(s));
+        /* a new file on the number: its first connect again */
+        fd_state_forget(s);
+        assert_true(fd_state_first_connect(s));
 }
 
 static void test_short_never_cuts_datagrams(void **state)
@@ -1330,6 +1511,13 @@ int main(void)
             T(test_output_eagain_at_once_on_tcp),
             T(test_short),
             T(test_short_never_cuts_datagrams),
+            T(test_short_local_ipc_reads),
+            T(test_short_local_ipc_writes),
+            T(test_short_never_cuts_control_messages),
+            T(test_short_flags),
+            T(test_short_half_closed_and_lowat),
+            T(test_connect_injected_on_connection_sockets_only),
+            T(test_first_connect),
             T(test_pause_counts_but_never_injects),
             T(test_until_poll),
             T(test_rule_totals_and_accessors),

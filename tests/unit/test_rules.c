@@ -134,6 +134,22 @@ static void test_short(void **state)
         assert_int_equal(r.short_n, 9223372036854775807ull);
 }
 
+/* edge= (with short= only): the event owed after a short transfer on an
+ * edge-triggered fd, owed by default */
+static void test_edge(void **state)
+{
+        struct wb_rule r;
+        (void)state;
+
+        r = parse_ok("read short=1");
+        assert_false(r.edge_none);
+        r = parse_ok("read short=1 edge=owed");
+        assert_false(r.edge_none);
+        r = parse_ok("input,output edge=none short=3");
+        assert_true(r.edge_none);
+        assert_int_equal(r.short_n, 3);
+}
+
 /* ---- when= ---- */
 
 static bool when_single(uint64_t n)
@@ -525,6 +541,12 @@ static const struct bad_rule bad_rules[] = {
      "short= applies to input and output calls only, not to accept or connect"},
     {"read errno=EAGAIN short=1", "short", "a rule has one action: errno= or short=, not both"},
     {"read short=1 errno=EAGAIN", "errno", "a rule has one action: errno= or short=, not both"},
+    /* edge= */
+    {"read edge=none", "edge", "edge= applies with short= only"},
+    {"read when=1 edge=owed errno=EINTR", "edge", "edge= applies with short= only"},
+    {"read short=1 edge=sometimes", "sometimes", "edge: expected owed or none, got 'sometimes'"},
+    {"read short=1 edge=", NULL, "edge: expected owed or none, got ''"},
+    {"read short=1 edge=none edge=owed", "edge=owed", "duplicate key 'edge'"},
     /* when= */
     {"read when=5..3", "5..3", "when: descending range 5..3"},
     {"read when=1,9..2+2", "9..2", "when: descending range 9..2"},
@@ -631,6 +653,7 @@ static void test_errors_literal_columns(void **state)
         parse_fails_with("read when=1 when=2", 13, "duplicate key 'when'");
         parse_fails_with("connect short=1", 9,
                          "short= applies to input and output calls only, not to accept or connect");
+        parse_fails_with("read edge=none", 6, "edge= applies with short= only");
         parse_fails_with("read when=4..2", 11, "when: descending range 4..2");
         parse_fails_with("read when=1..5+", 15, "when: N..M+ needs a step after '+'");
         parse_fails_with("read site=prog+0x1x", 19, "site: 'x' is not a hexadecimal digit");
@@ -792,8 +815,10 @@ static void test_format(void **state)
         expect_format("accept4,accept errno=ECONNABORTED",
                       "accept errno=ECONNABORTED per=fd type=socket,pipe,tty blocking=no");
         expect_format("accept4", "accept4 errno=EAGAIN per=fd type=socket,pipe,tty blocking=no");
-        expect_format("write short=3 prob=1", "write short=3 prob=1.0 per=fd type=socket,pipe,tty "
-                                              "inflight=yes blocking=no");
+        expect_format("write short=3 prob=1", "write short=3 edge=owed prob=1.0 per=fd "
+                                              "type=socket,pipe,tty inflight=yes blocking=no");
+        expect_format("read edge=none short=1",
+                      "read short=1 edge=none per=fd type=socket,pipe,tty blocking=no");
         expect_format("read prob=0", "read errno=EAGAIN prob=0.0 per=fd type=socket,pipe,tty "
                                      "blocking=no");
         expect_format("read errno=200", "read errno=200 per=fd type=socket,pipe,tty blocking=no");
@@ -808,8 +833,9 @@ static void test_format(void **state)
         expect_format("input,output when=5+ prob=0.25",
                       "input,output errno=EAGAIN when=5+ prob=0.25 per=fd "
                       "type=socket,pipe,tty inflight=yes blocking=no");
-        expect_format("sendfile,write,writev,send,sendto,sendmsg,sendmmsg short=4096",
-                      "output short=4096 per=fd type=socket,pipe,tty inflight=yes blocking=no");
+        expect_format(
+            "sendfile,write,writev,send,sendto,sendmsg,sendmmsg short=4096",
+            "output short=4096 edge=owed per=fd type=socket,pipe,tty inflight=yes blocking=no");
         expect_format("tee,splice", "splice,tee errno=EAGAIN per=fd type=socket,pipe,tty "
                                     "inflight=yes blocking=no");
         expect_format("tee", "tee errno=EAGAIN per=fd type=socket,pipe,tty blocking=no");
@@ -846,7 +872,9 @@ static void expect_same_rule(const struct wb_rule *a, const struct wb_rule *b, c
         static const unsigned families[] = {0, WB_FAMILY_UNIX, WB_FAMILY_INET, WB_FAMILY_INET6};
 
         if (a->calls != b->calls || a->action != b->action ||
-            (a->action == WB_ACT_SHORT && a->short_n != b->short_n) || a->has_prob != b->has_prob ||
+            (a->action == WB_ACT_SHORT && a->short_n != b->short_n) ||
+            (a->action == WB_ACT_SHORT && a->edge_none != b->edge_none) ||
+            a->has_prob != b->has_prob ||
             (a->has_prob && (a->prob - b->prob > 1e-9 || b->prob - a->prob > 1e-9)) ||
             a->max != b->max || a->until_poll != b->until_poll ||
             a->per_process != b->per_process || a->fd != b->fd || a->types != b->types ||
@@ -902,6 +930,7 @@ static void test_round_trip(void **state)
             "accept4 errno=EMFILE max=2",
             "input short=1",
             "output short=3 prob=0.3",
+            "input,output short=3 edge=none",
             "read,write,connect when=1,4..6,10+5",
             "recv,send errno=EWOULDBLOCK when=1,4..6,10+5,3..9+2 prob=.5 max=3 until=poll "
             "per=process fd=7 type=tty,socket family=unix port=8080 inflight=any blocking=any "
@@ -945,6 +974,7 @@ int main(void)
             cmocka_unit_test(test_call_groups),
             cmocka_unit_test(test_errno_by_name_and_number),
             cmocka_unit_test(test_short),
+            cmocka_unit_test(test_edge),
             cmocka_unit_test(test_when_forms),
             cmocka_unit_test(test_when_items_stored),
             cmocka_unit_test(test_prob_forms),
