@@ -282,4 +282,21 @@ static inline long wb_sys_ioctl(int fd, unsigned long req, void *arg)
         return syscall(SYS_ioctl, fd, req, arg);
 }
 
+/* A file of the library's own (the log, the recording): appended to, closed
+ * on exec, and moved to 512 or above, out of the way of programs that
+ * assume the low numbers are theirs. -1 with errno if it cannot be opened. */
+static inline int wb_sys_open_append(const char *path)
+{
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                              0644);
+        if (fd < 0)
+                return -1;
+        int high = (int)wb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 512);
+        if (high >= 0) {
+                real_close(fd);
+                fd = high;
+        }
+        return fd;
+}
+
 #endif

@@ -85,21 +85,10 @@ static void emit(struct line *l)
 static int open_file(void)
 {
         char path[PATH_MAX], pid[24];
-        int fd;
 
         snprintf(pid, sizeof pid, "%d", (int)getpid());
         config_expand_pid(rec_path, pid, strlen(pid), path, sizeof path);
-        fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                          0644);
-        if (fd < 0)
-                return -1;
-        /* out of the way of programs that assume the low numbers are theirs */
-        int high = (int)wb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 512);
-        if (high >= 0) {
-                real_close(fd);
-                fd = high;
-        }
-        return fd;
+        return wb_sys_open_append(path);
 }
 
 static void begin(void)
@@ -323,8 +312,13 @@ void record_injection(const struct wb_rec *rec, const struct wb_decision *d)
         put(&l, " ");
         put_num(&l, rec->k, 10);
         if (d->verdict == WB_SHORT) {
+                /* the rule's own action, so that a replay of this line cuts
+                 * as this run did: the faithful limit is worked out again
+                 * from it, and edge=none keeps its meaning */
                 put(&l, " short=");
-                put_num(&l, d->limit, 10);
+                put_num(&l, d->rule ? d->rule->short_n : d->limit, 10);
+                if (d->rule && d->rule->edge_none)
+                        put(&l, " edge=none");
         } else if ((name = rule_errno_name(d->err))) {
                 put(&l, " errno=");
                 put(&l, name);

@@ -35,22 +35,11 @@ static void expand_path(const char *pattern, char *out, size_t size)
 static int open_log(void)
 {
         char path[PATH_MAX];
-        int fd;
 
         if (!log_path[0])
                 return 2;
         expand_path(log_path, path, sizeof path);
-        fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                          0644);
-        if (fd < 0)
-                return -1;
-        /* Out of the way of programs that assume the low numbers are theirs. */
-        int high = (int)wb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 512);
-        if (high >= 0) {
-                real_close(fd);
-                fd = high;
-        }
-        return fd;
+        return wb_sys_open_append(path);
 }
 
 /* The counts go to R.status from now on (R: the report path of this pid);

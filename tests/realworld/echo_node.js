@@ -44,8 +44,11 @@ if (mode === 'net-server') {
     req.on('error', die('request'));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      // keep-alive: the client closes once it has the whole body, so its
+      // reads meet an open connection, where TCP can return less than
+      // asked (with the end of the stream queued behind the data it cannot)
       res.writeHead(200, {'Content-Type': 'application/octet-stream',
-                          'Content-Length': body.length, 'Connection': 'close'});
+                          'Content-Length': body.length, 'Connection': 'keep-alive'});
       res.end(body);
     });
   });

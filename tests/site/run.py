@@ -13,7 +13,6 @@ Prints TAP like tests/e2e/run.py, whose Suite runs the programs.
 
     run.py --build DIR [-v] [REGEX...]
 """
-import argparse
 import json
 import os
 import re
@@ -507,36 +506,5 @@ def _(s):
     check("Invalid argument" in p.stderr, "message: %r" % p.stderr)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--build", default=os.environ.get("WB_BUILD", os.path.join(HERE, "..", "..", "build")))
-    ap.add_argument("-v", "--verbose", action="store_true", help="show every run")
-    ap.add_argument("filters", nargs="*", help="regexes on case names (or E2E_FILTER)")
-    args = ap.parse_args()
-    filters = args.filters or [f for f in [os.environ.get("E2E_FILTER", "")] if f]
-    cases = [(n, fn) for n, fn in CASES if not filters or any(re.search(f, n) for f in filters)]
-    suite = e2e.Suite(args.build, args.verbose, False)
-    print("1..%d" % len(cases))
-    failed = 0
-    try:
-        for i, (name, fn) in enumerate(cases, 1):
-            try:
-                fn(suite)
-                print("ok %d - %s" % (i, name))
-            except Skip as e:
-                print("ok %d - %s # SKIP %s" % (i, name, e))
-            except Fail as e:
-                failed += 1
-                print("not ok %d - %s" % (i, name))
-                print("# " + str(e).replace("\n", "\n# "))
-            sys.stdout.flush()
-    finally:
-        if not failed:
-            shutil.rmtree(suite.tmp, ignore_errors=True)
-        else:
-            print("# files of the runs kept in %s" % suite.tmp)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(e2e.main(CASES, __doc__))
