@@ -4,6 +4,7 @@
 #include "counter.h"
 #include "faithful.h"
 #include "fdstate.h"
+#include "real.h"
 #include "record.h"
 #include "site.h"
 #include "status.h"
@@ -12,7 +13,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/membarrier.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -160,11 +160,11 @@ static void asymmetric_init(bool again)
         if (tried && !again)
                 return;
         tried = true;
-        cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-        atomic_store(&asymmetric,
-                     cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-                         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) ==
-                             0);
+        cmds = syscall(SYS_membarrier, WB_MEMBARRIER_CMD_QUERY, 0, 0);
+        atomic_store(
+            &asymmetric,
+            cmds > 0 && (cmds & WB_MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                syscall(SYS_membarrier, WB_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0);
 }
 
 /* After a swap: has every thread left the replaced sets? */
@@ -173,7 +173,7 @@ static bool quiescent(void)
         uint64_t in = 0;
 
         if (atomic_load(&asymmetric) &&
-            syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+            syscall(SYS_membarrier, WB_MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
                 return false; /* readers did not fence: keep the sets */
         for (int i = 0; i < WB_SHARD_COUNT; i++)
                 in += atomic_load_explicit(&inside[i].n, memory_order_seq_cst);

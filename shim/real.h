@@ -64,6 +64,12 @@ typedef off_t wb_off64; /* musl: 64 bits everywhere */
 #ifndef SIOCOUTQ
 #define SIOCOUTQ TIOCOUTQ
 #endif
+/* membarrier(2) commands (linux/membarrier.h is not on musl-gcc's path) */
+enum {
+        WB_MEMBARRIER_CMD_QUERY = 0,
+        WB_MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3,
+        WB_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4,
+};
 /* Does open's flags word mean a mode argument follows? */
 #define WB_OPEN_NEEDS_MODE(fl) (((fl)&O_CREAT) || ((fl)&O_TMPFILE) == O_TMPFILE)
 
