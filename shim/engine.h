@@ -37,6 +37,15 @@ static inline bool engine_call_writes(const struct wb_callinfo *c)
         return (WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT) || c->writes_fd;
 }
 
+/* Does the call read the fd it is counted on (input calls; splice and tee
+ * counted on their fd_in)? */
+static inline bool engine_call_reads(const struct wb_callinfo *c)
+{
+        const uint32_t by_name = WB_CALL_BIT(WB_SPLICE) | WB_CALL_BIT(WB_TEE);
+        return (WB_CALL_BIT(c->call) & WB_GROUP_INPUT) ||
+               ((WB_CALL_BIT(c->call) & by_name) && !c->writes_fd);
+}
+
 enum wb_verdict {
         WB_PASS,  /* call the real function unchanged */
         WB_FAIL,  /* return -1 with decision.err, doing nothing */

@@ -51,9 +51,11 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
                 d = NULL;
         if (d) {
                 engine_commit(d);
-                readiness_short(c->fd, WB_CALL_BIT(c->call) & WB_GROUP_OUTPUT, d->edge_owed);
+                /* the owed event is in the direction the call moved bytes
+                 * on its fd (a splice counted on its fd_out writes it) */
+                readiness_short(c->fd, engine_call_writes(c), d->edge_owed);
         }
-        if (WB_CALL_BIT(c->call) & WB_GROUP_INPUT)
+        if (engine_call_reads(c))
                 readiness_after_read(c->fd);
         report_call(c->call, d != NULL);
         if (d)

@@ -1461,10 +1461,11 @@ static const char *revents_str(unsigned ev)
         return s[0] ? s : "none";
 }
 
-/* et KIND in|out: the fd registered edge-triggered (EPOLLIN for in, the
- * read end; EPOLLOUT for out, the write end), non-blocking; a first wait
- * takes the registration's edge; one transfer (a read of 64 KiB with 20000
- * bytes waiting, or a write of 20000 bytes); then one more wait (300 ms):
+/* et KIND in|out|spliceout: the fd registered edge-triggered (EPOLLIN for
+ * in, the read end; EPOLLOUT for out and spliceout, the write end),
+ * non-blocking; a first wait takes the registration's edge; one transfer (a
+ * read of 64 KiB with 20000 bytes waiting, a write of 20000 bytes, or a
+ * splice of 20000 bytes from a pipe into it); then one more wait (300 ms):
  * is the fd reported again? Linux reports it when that transfer was short
  * (it took all there was, or filled the buffer) only by a new edge; the
  * library owes it after an injected short one (edge=owed). */
@@ -1480,6 +1481,13 @@ static int cmd_et(int argc, char **argv)
                 return usage();
         fill_big();
         in = strcmp(argv[3], "in") == 0;
+        const bool splice_out = strcmp(argv[3], "spliceout") == 0;
+        int from[2];
+        if (splice_out) {
+                if (pipe(from) < 0)
+                        die("pipe");
+                fill_n(from[1], 20000);
+        }
         make_pair(argv[2], fds);
         fd = in ? fds[0] : fds[1];
         set_nonblocking(fd, true);
@@ -1494,7 +1502,9 @@ static int cmd_et(int argc, char **argv)
         put("fd", "%d", fd);
         put("wait1", "%d", epoll_wait(ep, got, 4, WAIT_MS));
         errno = 0;
-        r = in ? read(fd, buf, sizeof buf) : write(fd, big, 20000);
+        r = in           ? read(fd, buf, sizeof buf)
+            : splice_out ? splice(from[0], NULL, fd, NULL, 20000, SPLICE_F_NONBLOCK)
+                         : write(fd, big, 20000);
         outcome("transfer", r, errno);
         int n = epoll_wait(ep, got, 4, 300);
         put("wait2", "%d", n);

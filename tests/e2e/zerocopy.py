@@ -255,5 +255,17 @@ def _(s):
     equal(r.bytes("data"), MSG[:5] * 3, "what reached the second pipe")
 
 
+@case("splice: a short splice into an edge-triggered socket owes it EPOLLOUT (SPEC 4)")
+def _(s):
+    # counted on its fd_out, the socket it writes: the owed event is the
+    # write direction's, as after a short write
+    r = s.c("et", "tcp", "spliceout", rules="splice short=100").ok()
+    outcome(r, "wait1", "1")
+    outcome(r, "transfer", "100")
+    expect_injected(r, "splice", 1)
+    outcome(r, "wait2", "1")
+    outcome(r, "event2", "OUT data=1234")
+
+
 if __name__ == "__main__":
     sys.exit(run.main(CASES, __doc__))
