@@ -291,7 +291,7 @@ def cases(build):
            shard_case(build, by_name["epoll_echo"]))
     yield "explore: the same points and outcomes in 10 runs", stable_case(build, by_name["epoll_echo"])
     for name, scenario in (("short_write", "everything"), ("epoll_echo", "epoll-strict"),
-                           ("pipe_reader", "everything")):
+                           ("pipe_reader", "everything"), ("sendfile_server", "everything")):
         yield (f"minimize {name}_wrong under {scenario}: <= 2 injections, verified",
                minimize_case(build, by_name[name], scenario))
     yield ("minimize short_write_right: 4, it does not fail",
