@@ -481,6 +481,18 @@ class Nginx(Program):
             bad = [l.rstrip() for l in f if re.search(r"\[(alert|crit|emerg)\]", l)]
         if rc != 0 or bad:
             raise Fail("nginx exited with status %s after SIGQUIT\n%s" % (rc, "\n".join(bad[:10])))
+        # With sendfile on, the body bytes go through sendfile: the scenarios
+        # that cut or fail writes at random or everywhere reach it (issue 12)
+        if self.sendfile and case.side == "server" and \
+                case.scenario["name"] in SENDFILE_SCENARIOS and not case.suite.disable:
+            got = sum(r["calls"].get("sendfile", {}).get("injected", 0) for r in case.reports())
+            if not got:
+                raise Fail("sendfile on, yet no sendfile call was injected under %s"
+                           % case.scenario["name"])
+
+
+# scenarios whose output rules must reach nginx's sendfile calls
+SENDFILE_SCENARIOS = ("short-writes", "short-io", "flaky-net", "everything")
 
 
 def curl_fetch(case, port, www):
