@@ -397,7 +397,10 @@ static int parse_site(struct parser *p, const char *v, const char *end, struct w
                 return fail_at(p, plus + 1, "site: the offset is hexadecimal with a 0x prefix");
         }
         /* '#' and ';' would not survive the canonical form (see process=) */
-        if (v == mod_end || (size_t)(mod_end - v) >= sizeof r->site ||
+        bool control = false; /* a NUL would cut the name short in the canonical form */
+        for (const char *c = v; c < mod_end; c++)
+                control |= (unsigned char)*c < 0x20 || *c == 0x7f;
+        if (v == mod_end || (size_t)(mod_end - v) >= sizeof r->site || control ||
             memchr(v, '/', (size_t)(mod_end - v)) || memchr(v, '#', (size_t)(mod_end - v)) ||
             memchr(v, ';', (size_t)(mod_end - v)))
                 return fail_at(p, v,
