@@ -52,21 +52,24 @@ def clean_env():
 
 
 class Explore:
+    """`wouldblock explore` run to the end: its exit status, output and JSON."""
+    subcommand, options = "explore", ("--jobs", JOBS)
+
     def __init__(self, build, argv, *options):
         self.build = build
-        fd, self.json_path = tempfile.mkstemp(prefix="wb-explore-", suffix=".json")
+        fd, json_path = tempfile.mkstemp(prefix="wb-%s-" % self.subcommand, suffix=".json")
         os.close(fd)
-        cmd = [os.path.join(build, "wouldblock"), "explore", "--jobs", JOBS,
-               "--json", self.json_path, *options, "--", *argv]
+        cmd = [os.path.join(build, "wouldblock"), self.subcommand, *self.options,
+               "--json", json_path, *options, "--", *argv]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=GUARD, env=clean_env(),
                            stdin=subprocess.DEVNULL)
         self.cmd, self.rc, self.out, self.err = cmd, p.returncode, p.stdout, p.stderr
         try:
-            with open(self.json_path) as f:
+            with open(json_path) as f:
                 self.result = json.load(f)
         except (OSError, ValueError):
             self.result = None
-        os.unlink(self.json_path)
+        os.unlink(json_path)
 
     @property
     def failing(self):
@@ -211,21 +214,7 @@ def failing_seed(build, argv, scenario):
 
 
 class Minimize(Explore):
-    def __init__(self, build, argv, *options):
-        self.build = build
-        fd, self.json_path = tempfile.mkstemp(prefix="wb-minimize-", suffix=".json")
-        os.close(fd)
-        cmd = [os.path.join(build, "wouldblock"), "minimize", "--json", self.json_path,
-               *options, "--", *argv]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=GUARD,
-                           stdin=subprocess.DEVNULL, env=clean_env())
-        self.cmd, self.rc, self.out, self.err = cmd, p.returncode, p.stdout, p.stderr
-        try:
-            with open(self.json_path) as f:
-                self.result = json.load(f)
-        except (OSError, ValueError):
-            self.result = None
-        os.unlink(self.json_path)
+    subcommand, options = "minimize", ()
 
 
 def minimize_case(build, ex, scenario="everything"):
