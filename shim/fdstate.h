@@ -119,14 +119,25 @@ long fd_state_in_flight(int fd, unsigned type);
 uint32_t fd_state_ready_epoch(int fd);
 void fd_state_note_wait(int fd, bool ready);
 
-/* Would-block results on fd since the program last waited for it; bumps and
- * returns the run length. */
-uint32_t fd_state_spin_bump(int fd);
-
-/* A call on fd did not would-block: its run of would-block results ends.
- * Inline, with its table exposed, because every passed-through call that
+/* Inline, with its table exposed: every call that would-blocks or
  * succeeds comes here. */
 extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX];
+
+/* Would-block results on fd since the program last waited for it; bumps and
+ * returns the run length. No locked add: threads racing on one fd may lose
+ * a step of a diagnostic, never a byte. */
+static inline uint32_t fd_state_spin_bump(int fd)
+{
+        uint32_t run;
+
+        if ((unsigned)fd >= WB_FD_MAX)
+                return 0;
+        run = atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) + 1;
+        atomic_store_explicit(&wb_fd_spin[fd], run, memory_order_relaxed);
+        return run;
+}
+
+/* A call on fd did not would-block: its run of would-block results ends. */
 static inline void fd_state_spin_end(int fd)
 {
         if ((unsigned)fd < WB_FD_MAX && atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed))

@@ -35,7 +35,8 @@ static struct epreg regs[WB_FD_MAX][REGS_PER_FD];
 #define HANGUP_KEPT 0x80000000u
 static _Atomic uint32_t short_left[WB_FD_MAX];
 static _Atomic int short_left_count;
-static _Atomic int max_registered_fd = -1;
+_Atomic int wb_epoll_max_fd = -1; /* readiness.h */
+#define max_registered_fd wb_epoll_max_fd
 static _Atomic int owed_total; /* registrations with owed events, anywhere */
 
 struct epreg_view {
@@ -384,7 +385,7 @@ int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, in
         return n;
 }
 
-void readiness_injected(int fd, bool output)
+void readiness_injected_slow(int fd, bool output)
 {
         uint32_t want = output ? EPOLLOUT : EPOLLIN;
 

@@ -16,6 +16,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -51,7 +52,16 @@ bool readiness_epoll_owed(int epfd);
 int readiness_epoll_done(int epfd, struct epoll_event *events, int maxevents, int ret);
 
 /* An EAGAIN was injected on fd for call (input, output or accept). */
-void readiness_injected(int fd, bool output);
+void readiness_injected_slow(int fd, bool output);
+/* The highest fd ever registered with an epoll instance (-1: none). Inline,
+ * exposed: a program that never used epoll, or calls on an fd above every
+ * registered one, owe no edge, and that is most injected calls. */
+extern _Atomic int wb_epoll_max_fd;
+static inline void readiness_injected(int fd, bool output)
+{
+        if (fd >= 0 && fd <= atomic_load_explicit(&wb_epoll_max_fd, memory_order_relaxed))
+                readiness_injected_slow(fd, output);
+}
 
 /* A short transfer was injected on fd. owed: an edge-triggered waiter is
  * owed the event, as after an EAGAIN. A short read also holds back the fd's

@@ -16,7 +16,7 @@
 
 #define LOG_NONE (-1)
 
-static int log_fd = LOG_NONE;
+int wb_log_fd = LOG_NONE;          /* report.h */
 static char log_path[PATH_MAX];    /* absolute, with %p unexpanded; "" for stderr */
 static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none */
 static uint64_t spin_limit = 1000;
@@ -79,8 +79,8 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
         if (strcmp(s->log, "stderr") != 0 &&
             config_absolute_path(s->log, log_path, sizeof log_path, d, "WOULDBLOCK_LOG"))
                 return -1;
-        log_fd = open_log();
-        if (log_fd < 0) {
+        wb_log_fd = open_log();
+        if (wb_log_fd < 0) {
                 snprintf(d->msg, sizeof d->msg, "WOULDBLOCK_LOG:1: cannot open %s: %s", s->log,
                          strerror(errno));
                 return -1;
@@ -106,9 +106,9 @@ void report_restart(void)
         atomic_store(&report_done, false);
         owner = getpid();
         fd_state_reset_spin();
-        if (log_fd >= 0 && log_path[0] && strstr(log_path, "%p")) {
-                real_close(log_fd);
-                log_fd = open_log();
+        if (wb_log_fd >= 0 && log_path[0] && strstr(log_path, "%p")) {
+                real_close(wb_log_fd);
+                wb_log_fd = open_log();
         }
 }
 
@@ -132,14 +132,14 @@ static void log_line(struct fmt *f)
 {
         int saved = errno;
         fmt_str(f, "\n");
-        f->fd = log_fd;
+        f->fd = wb_log_fd;
         fmt_flush(f);
         errno = saved;
 }
 
 void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
 {
-        if (log_fd < 0)
+        if (wb_log_fd < 0)
                 return; /* before the 1 KiB buffer is zeroed for nothing */
         struct fmt f = {.fd = -1};
         log_prefix(&f);
@@ -187,7 +187,7 @@ void report_would_block(int fd, enum wb_call call)
             !atomic_load_explicit(&spin_warned, memory_order_relaxed) &&
             !atomic_exchange(&spin_warned, true)) {
                 struct fmt f = {.fd = -1};
-                if (log_fd < 0)
+                if (wb_log_fd < 0)
                         return;
                 log_prefix(&f);
                 fmt_str(&f, "warning: ");

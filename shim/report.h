@@ -29,6 +29,14 @@ static inline void report_call(enum wb_call call, bool injected)
         counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
 }
 
+/* Is there a log to write injections to (WOULDBLOCK_LOG)? Inline: the
+ * engine asks on every injection, before it copies what the line needs. */
+extern int wb_log_fd;
+static inline bool report_logging(void)
+{
+        return wb_log_fd >= 0;
+}
+
 /* One log line for an injection; ret is what the program got back. */
 void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret);
 

@@ -86,15 +86,6 @@ int rule_errno_by_name(const char *name, size_t len)
         return -1;
 }
 
-int rule_errno(const struct wb_rule *r, enum wb_call call, unsigned family)
-{
-        if (r->err)
-                return r->err;
-        if (call == WB_CONNECT && (family & (WB_FAMILY_INET | WB_FAMILY_INET6)))
-                return EINPROGRESS;
-        return EAGAIN;
-}
-
 bool rule_when_matches(const struct wb_rule *r, uint64_t n)
 {
         for (unsigned i = 0; i < r->n_when; i++) {

@@ -8,6 +8,7 @@
 #ifndef WB_RULES_H
 #define WB_RULES_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -139,7 +140,14 @@ int rule_parse_list(const char *text, const char *name, struct wb_rule *rules, u
 
 /* The errno a firing rule returns for call on a socket of family
  * (WB_FAMILY_*, 0 if not a socket): the rule's own, or the SPEC defaults. */
-int rule_errno(const struct wb_rule *r, enum wb_call call, unsigned family);
+static inline int rule_errno(const struct wb_rule *r, enum wb_call call, unsigned family)
+{
+        if (r->err)
+                return r->err;
+        if (call == WB_CONNECT && (family & (WB_FAMILY_INET | WB_FAMILY_INET6)))
+                return EINPROGRESS;
+        return EAGAIN;
+}
 
 /* Does the 1-based call number n fall in the rule's when= set? */
 bool rule_when_matches(const struct wb_rule *r, uint64_t n);
