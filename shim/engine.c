@@ -6,6 +6,7 @@
 #include "fdstate.h"
 #include "real.h"
 #include "record.h"
+#include "report.h"
 #include "site.h"
 #include "status.h"
 
@@ -46,6 +47,8 @@ struct ruleset {
         struct ruleset *retired_next;
         unsigned n;
         uint32_t armed;
+        bool recording;        /* WOULDBLOCK_RECORD: every call is seen first */
+        uint32_t id;           /* which install made it: never reused, unlike its address */
         _Atomic uint64_t seed; /* wouldblock_set_seed may change it */
         unsigned bank;         /* of the status (its totals, by shard) */
         size_t bytes;          /* of this mapping, slots included */
@@ -80,6 +83,7 @@ static unsigned n_retired; /* writers are serialized (the API's lock, or a forke
  * of the process pass a barrier (an interrupt on each CPU running one). */
 #define RECLAIM_BATCH 16
 static _Atomic bool paused;
+static uint32_t installs; /* writers are serialized */
 static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
 
 static uint64_t mix64(uint64_t z)
@@ -108,7 +112,7 @@ bool engine_prob_fires(double prob, uint64_t seed, unsigned rule, int64_t scope,
         return always || prob_hash(seed, rule, scope, n) < thr;
 }
 
-static struct ruleset *read_begin(unsigned s)
+static inline __attribute__((always_inline)) struct ruleset *read_begin(unsigned s)
 {
 #ifndef __SANITIZE_THREAD__ /* TSan knows no membarrier: it checks the locked form */
         if (__builtin_expect(s != WB_SHARD_SHARED, 1)) {
@@ -126,7 +130,7 @@ static struct ruleset *read_begin(unsigned s)
         return atomic_load_explicit(&active, memory_order_seq_cst);
 }
 
-static void read_end(unsigned s)
+static inline __attribute__((always_inline)) void read_end(unsigned s)
 {
 #ifndef __SANITIZE_THREAD__
         if (__builtin_expect(s != WB_SHARD_SHARED, 1)) {
@@ -265,7 +269,9 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                         if (rules[i].calls & WB_CALL_BIT(call))
                                 rs->hot[call][rs->hot_n[call]++] = (uint8_t)i;
         }
-        if (record_active())
+        rs->recording = record_active();
+        rs->id = ++installs;
+        if (rs->recording)
                 rs->armed = WB_GROUP_ALL; /* every call is seen and recorded */
         old = atomic_exchange_explicit(&active, rs, memory_order_seq_cst);
         atomic_store_explicit(&wb_engine_armed, rs->armed, memory_order_release);
@@ -335,9 +341,38 @@ static uint64_t tagged_value(uint64_t w, uint32_t gen)
         return (uint32_t)(w >> TAG_SHIFT) == gen ? (w & VALUE_MASK) : 0;
 }
 
-static uint64_t tagged_bump(_Atomic uint64_t *w, uint32_t gen)
+/* glibc (2.32+) says whether the process has ever had a second thread;
+ * weak, so that musl, which has no such flag, takes the locked form. */
+extern char __libc_single_threaded __attribute__((weak));
+
+/* Add one to a count that threads share; its value before. With one
+ * thread no other CPU writes here, and an exchange-and-add without the
+ * lock prefix is still one instruction, which a signal handler on this
+ * thread cannot split: each call still gets its own number. glibc's flag
+ * goes from true to false only inside pthread_create, which is not in the
+ * middle of this. Otherwise (threads, musl, TSan): the locked form. */
+static inline uint64_t shared_add1(_Atomic uint64_t *w)
 {
-        uint64_t old = atomic_load_explicit(w, memory_order_relaxed), nw;
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+        if (__builtin_expect(&__libc_single_threaded != NULL && __libc_single_threaded, 1)) {
+                uint64_t old = 1;
+                __asm__ volatile("xaddq %0, %1" : "+r"(old), "+m"(*(uint64_t *)w));
+                return old;
+        }
+#endif
+        return atomic_fetch_add_explicit(w, 1, memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline)) uint64_t tagged_bump(_Atomic uint64_t *w, uint32_t gen)
+{
+        uint64_t old = shared_add1(w), nw;
+
+        /* the common case: the count is this fd generation's */
+        if (__builtin_expect((uint32_t)(old >> TAG_SHIFT) == gen, 1))
+                return (old + 1) & VALUE_MASK;
+        /* a stale generation (a reused fd number, once per file): the add
+         * went to a count nobody reads, start this generation's at 1 */
+        old = atomic_load_explicit(w, memory_order_relaxed);
         do
                 nw = (uint64_t)gen << TAG_SHIFT | ((tagged_value(old, gen) + 1) & VALUE_MASK);
         while (!atomic_compare_exchange_weak_explicit(w, &old, nw, memory_order_relaxed,
@@ -392,6 +427,16 @@ static uint64_t fd_ordinal(struct rule_rt *rt, struct slot *s, uint32_t gen)
 
 /* ---- deciding ---- */
 
+/* Does when= pick call n? One range, the common form (explore's points
+ * among them), without a call or, for a step of 1, a division. */
+static inline bool when_picks(const struct wb_rule *r, uint64_t n)
+{
+        const struct wb_when *w = &r->when[0];
+        if (r->n_when != 1)
+                return rule_when_matches(r, n);
+        return n >= w->first && n <= w->last && (w->step == 1 || (n - w->first) % w->step == 0);
+}
+
 /* Would a real EAGAIN on this output call be possible now? On pipes and
  * unix sockets only while the reader has bytes to take (SPEC §4). */
 static bool output_eagain_faithful(const struct wb_callinfo *c, const struct wb_fdfacts *f)
@@ -410,20 +455,62 @@ static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
         return !r->site_has_offset || r->site_offset == at->offset;
 }
 
-static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
-                              struct wb_decision *d);
-static void commit(const struct wb_decision *d);
+/* A thread's answers to "does site= pass a call from this address",
+ * worked out once per (address, rule) while the table of loaded objects
+ * stays the same: a lookup and a name comparison cost more than the rest
+ * of a counted call. Direct-mapped by address; a program loops over a few
+ * call places. The thread's own, so no locked instruction; `memo_busy`
+ * keeps a signal handler that interrupts an update from reading or writing
+ * a half-written entry (it asks the table itself). */
+#define MEMO_SLOTS 8
+struct site_memo {
+        uintptr_t addr; /* 0: empty */
+        uint32_t set;   /* ruleset id */
+        uint32_t epoch; /* site_epoch() read before the lookup */
+        uint8_t rule;
+        bool passes;
+};
+static __thread struct site_memo memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
+static __thread bool memo_busy __attribute__((tls_model("initial-exec")));
+
+static bool site_allows(const struct ruleset *rs, unsigned i, const void *site, struct wb_site *at,
+                        bool *located)
+{
+        const uintptr_t a = (uintptr_t)site;
+        struct site_memo *m = &memo[(a * 0x9e3779b97f4a7c15ull) >> 61];
+        unsigned epoch = site_epoch();
+        bool passes, busy = memo_busy;
+
+        if (!busy && m->addr == a && m->set == rs->id && m->rule == i && m->epoch == epoch)
+                return m->passes;
+        if (!*located)
+                site_lookup(site, at);
+        *located = true;
+        passes = site_passes(&rs->r[i].rule, at);
+        if (!busy) {
+                memo_busy = true;
+                atomic_signal_fence(memory_order_seq_cst);
+                *m = (struct site_memo){a, rs->id, epoch, (uint8_t)i, passes};
+                atomic_signal_fence(memory_order_seq_cst);
+                memo_busy = false;
+        }
+        return passes;
+}
+
+static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
+                                     struct wb_decision *d, unsigned shard);
+static inline void commit(const struct wb_decision *d, unsigned shard);
 
 enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
 {
         unsigned s = counter_shard();
-        enum wb_verdict v = decide(read_begin(s), c, d);
+        enum wb_verdict v = decide(read_begin(s), c, d, s);
         read_end(s);
         return v;
 }
 
-static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
-                              struct wb_decision *d)
+static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
+                                     struct wb_decision *d, unsigned shard)
 {
         const uint32_t bit = WB_CALL_BIT(c->call);
         enum wb_verdict verdict = WB_PASS;
@@ -433,13 +520,11 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
         bool located = false;
         struct wb_rec rec = {0, 0}; /* recording: the call's point */
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
-        unsigned shard = 0;
-        bool shard_known = false;
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
         fd_state_get(c->fd, &f);
-        if (record_active() && (f.type & WB_TYPE_DEFAULT)) {
+        if (rs->recording && (f.type & WB_TYPE_DEFAULT)) {
                 /* a hit: a call that a blocking=no rule would count */
                 if (!(c->flags & MSG_DONTWAIT))
                         nonblocking = fd_state_nonblocking(c->fd, f.gen);
@@ -471,13 +556,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         if (!nonblocking)
                                 continue;
                 }
-                if (r->site[0]) {
-                        if (!located)
-                                site_lookup(c->site, &at);
-                        located = true;
-                        if (!site_passes(r, &at))
-                                continue;
-                }
+                if (r->site[0] && !site_allows(rs, i, c->site, &at, &located))
+                        continue;
                 if (f.tracked)
                         s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
                 else if (!r->per_process)
@@ -486,7 +566,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 /* count: the call number is the one locked instruction (threads
                  * share fds); injections in the scope are kept only for max= */
                 if (r->per_process) {
-                        n = atomic_fetch_add_explicit(&rt->proc_calls, 1, memory_order_relaxed) + 1;
+                        n = shared_add1(&rt->proc_calls) + 1;
                         if (r->max)
                                 done =
                                     atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
@@ -498,10 +578,6 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                                     f.gen);
                         if (r->has_prob)
                                 scope = fd_ordinal(rt, s, f.gen);
-                }
-                if (!shard_known) {
-                        shard = counter_shard();
-                        shard_known = true;
                 }
                 counter_bump(&wb_status->shard[shard].counted[rs->bank][i], shard, 1);
                 if (verdict != WB_PASS || hold)
@@ -518,7 +594,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                         if (r->max && done >= r->max)
                                 continue;
                         if (!(fl & FLAG_DEFERRED)) {
-                                if (r->n_when && !rule_when_matches(r, n))
+                                if (r->n_when && !when_picks(r, n))
                                         continue;
                                 if (r->has_prob && !rt->prob_always &&
                                     prob_hash(atomic_load_explicit(&rs->seed, memory_order_relaxed),
@@ -552,7 +628,8 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 }
 
                 d->rule = r;
-                memcpy(d->scenario, r->scenario, sizeof d->scenario);
+                if (report_logging()) /* the set may be gone when the line is written */
+                        memcpy(d->scenario, r->scenario, sizeof d->scenario);
                 d->line = r->line;
                 d->per_process = r->per_process;
                 d->set_ = rs;
@@ -570,7 +647,7 @@ static enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
                 d->until_start_ = r->until_poll && !forced;
                 verdict = d->verdict;
                 if (verdict == WB_FAIL)
-                        commit(d);
+                        commit(d, shard);
         }
         return verdict;
 }
@@ -582,28 +659,28 @@ void engine_commit(const struct wb_decision *d)
          * with it) */
         unsigned s = counter_shard();
         if (read_begin(s) == d->set_)
-                commit(d);
+                commit(d, s);
         read_end(s);
 }
 
 /* book an injection (inside a reader section, or in decide) */
-static void commit(const struct wb_decision *d)
+static inline void commit(const struct wb_decision *d, unsigned shard)
 {
         struct rule_rt *rt = d->rule_rt_;
         struct slot *s = d->slot_;
 
         if (s && d->until_start_)
                 flags_update(&s->flags, d->gen_, FLAG_UNTIL, 0, fd_state_ready_epoch(d->fd_));
-        unsigned shard = counter_shard();
 
         if (!rt->rule.max)
                 ; /* only max= reads the count of its scope */
         else if (rt->rule.per_process)
-                atomic_fetch_add_explicit(&rt->proc_injected, 1, memory_order_relaxed);
+                shared_add1(&rt->proc_injected);
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
         counter_bump(&wb_status->shard[shard].injected[((const struct ruleset *)d->set_)->bank]
                                                       [rt - ((const struct ruleset *)d->set_)->r],
                      shard, 1);
-        record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
+        if (d->rec_id_)
+                record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
 }

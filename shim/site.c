@@ -135,6 +135,11 @@ void site_refresh(void)
         pthread_mutex_unlock(&refresh_lock);
 }
 
+unsigned site_epoch(void)
+{
+        return atomic_load_explicit(&seq, memory_order_acquire);
+}
+
 void site_after_fork(void)
 {
         pthread_mutex_init(&refresh_lock, NULL);

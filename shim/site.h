@@ -30,6 +30,11 @@ void site_refresh(void);
  * such as glibc's own NSS modules) is WB_SITE_UNKNOWN. */
 void site_lookup(const void *addr, struct wb_site *out);
 
+/* Changes whenever the table does (a refresh moves it twice): an answer
+ * worked out from a lookup holds while the epoch read before that lookup
+ * is still the current one. */
+unsigned site_epoch(void);
+
 /* In a forked child: the table is the parent's (same objects), only the
  * refresh lock is reset. */
 void site_after_fork(void);

@@ -17,6 +17,8 @@
 #include "site.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -896,6 +898,53 @@ static void test_site_filter(void **state)
         assert_int_equal(decide_from(in_libc, p[0], &d), WB_PASS);
 }
 
+/* The first PT_LOAD address of the loaded object whose name ends in want. */
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+        const char **want = arg;
+        size_t n = strlen(info->dlpi_name), w = strlen(*want);
+        (void)size;
+        if (n < w || strcmp(info->dlpi_name + n - w, *want) != 0)
+                return 0;
+        for (int i = 0; i < info->dlpi_phnum; i++)
+                if (info->dlpi_phdr[i].p_type == PT_LOAD) {
+                        *want = (const char *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+                        return 1;
+                }
+        return 0;
+}
+
+/* An answer of site= is remembered per call place, and forgotten when the
+ * table of objects changes: a place in an object unloaded since is no
+ * longer in it. */
+static void test_site_answer_follows_the_table(void **state)
+{
+        const char *lib = "libresolv.so.2", *place = lib;
+        void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        if (!h || dl_iterate_phdr(find_object, &place) != 1) {
+                print_message(
+                    "# skip: libresolv.so.2 cannot be loaded here: no object to unload\n");
+                skip();
+        }
+        make_pipe(p, O_NONBLOCK);
+        site_refresh();
+        install("read site=libresolv.so.2", 1);
+        assert_int_equal(decide_from(place, p[0], &d), WB_FAIL);
+        assert_int_equal(decide_from(place, p[0], &d), WB_FAIL); /* remembered */
+        if (dlclose(h) != 0 || dl_iterate_phdr(find_object, &(const char *){lib}) != 0) {
+                print_message("# skip: libresolv.so.2 stays loaded after dlclose\n");
+                skip();
+        }
+        site_refresh();
+        assert_int_equal(decide_from(place, p[0], &d), WB_PASS);
+        install("read site=?", 1);
+        assert_int_equal(decide_from(place, p[0], &d), WB_FAIL);
+}
+
 /* ---- several rules ---- */
 
 static void test_first_firing_rule_decides(void **state)
@@ -1500,6 +1549,7 @@ int main(void)
             T(test_fd_filter),
             T(test_process_filter),
             T(test_site_filter),
+            T(test_site_answer_follows_the_table),
             T(test_first_firing_rule_decides),
             T(test_output_eagain_deferred_on_pipe),
             T(test_output_eagain_not_deferred_with_bytes_in_flight),
