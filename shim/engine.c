@@ -34,14 +34,41 @@ struct slot {
         _Atomic uint64_t ordinal; /* the fd's name in prob=, see fd_ordinal */
 };
 
+/* Which of the rarer steps a rule takes (rule_rt.check). */
+#define CHECK_NONBLOCKING 0x001u /* blocking=no: only calls that could would-block */
+#define CHECK_SITE 0x002u
+#define CHECK_PER_PROCESS 0x004u
+#define CHECK_MAX 0x008u
+#define CHECK_PROB 0x010u /* prob= below 1 */
+#define CHECK_WHEN 0x020u
+#define CHECK_UNTIL 0x040u
+#define CHECK_SHORT 0x080u
+#define CHECK_INFLIGHT_ANY 0x100u
+#define CHECK_EDGE_NONE 0x200u
+
+/* A rule as a counted call reads it, packed into two cache lines: the
+ * whole rule (over a kilobyte with its texts) is behind `rule`, for the
+ * rarer steps and the log. */
 struct rule_rt {
-        struct wb_rule rule;
-        bool inert; /* process= names another program */
+        uint64_t kinds[4]; /* bit (type | family << 5) of the fds types= and family= let through */
+        int fd;            /* fd=, -1: any */
+        int port;          /* port=, -1: any */
+        uint32_t check;    /* CHECK_* */
+        int err;           /* errno=, 0: the call's default */
+        uint64_t max;
         uint64_t prob_threshold;
-        bool prob_always;
+        struct wb_when when; /* when='s first range */
+        const struct wb_rule *rule;
+        bool inert;                                 /* process= names another program */
         _Atomic uint64_t proc_calls, proc_injected; /* the per=process scope */
         _Atomic uint64_t fds_counted;               /* ordinals given so far */
 };
+
+/* The fd's kind, as rule_rt.kinds indexes it: type and family are one bit each. */
+static inline unsigned fd_kind(const struct wb_fdfacts *f)
+{
+        return (f->type | f->family << 5) & 0xff;
+}
 
 struct ruleset {
         struct ruleset *retired_next;
@@ -57,7 +84,8 @@ struct ruleset {
          * order; a call walks only its own */
         uint8_t hot_n[WB_CALL_COUNT];
         uint8_t hot[WB_CALL_COUNT][WB_MAX_RULES];
-        struct rule_rt r[];
+        struct rule_rt r[WB_MAX_RULES];
+        struct wb_rule rules[]; /* n of them */
 };
 
 _Atomic uint32_t wb_engine_armed;
@@ -230,7 +258,7 @@ void engine_set_process_names(const char *argv0, const char *exe)
 
 int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
 {
-        size_t head = sizeof(struct ruleset) + n * sizeof(struct rule_rt);
+        size_t head = sizeof(struct ruleset) + n * sizeof(struct wb_rule);
         size_t slots = (size_t)n * WB_FD_MAX * sizeof(struct slot);
         size_t page = 4096, bytes;
         struct ruleset *rs, *old;
@@ -257,11 +285,31 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         asymmetric_init(false);
         for (unsigned i = 0; i < n; i++) {
                 struct rule_rt *rt = &rs->r[i];
-                rt->rule = rules[i];
-                rt->inert = rules[i].process[0] && strcmp(rules[i].process, process_argv0) != 0 &&
-                            strcmp(rules[i].process, process_exe) != 0;
-                if (rules[i].has_prob)
-                        rt->prob_threshold = prob_threshold(rules[i].prob, &rt->prob_always);
+                const struct wb_rule *r = &rs->rules[i];
+                bool always = false;
+                rs->rules[i] = rules[i];
+                rt->rule = r;
+                rt->inert = r->process[0] && strcmp(r->process, process_argv0) != 0 &&
+                            strcmp(r->process, process_exe) != 0;
+                for (unsigned k = 0; k < 256; k++)
+                        if ((r->types & (k & 31)) && (!r->families || (r->families & (k >> 5))))
+                                rt->kinds[k >> 6] |= 1ull << (k & 63);
+                rt->fd = r->fd;
+                rt->port = r->port;
+                rt->err = r->err;
+                rt->max = r->max;
+                if (r->has_prob)
+                        rt->prob_threshold = prob_threshold(r->prob, &always);
+                if (r->n_when)
+                        rt->when = r->when[0];
+                rt->check = (r->blocking_any ? 0 : CHECK_NONBLOCKING) |
+                            (r->site[0] ? CHECK_SITE : 0) |
+                            (r->per_process ? CHECK_PER_PROCESS : 0) | (r->max ? CHECK_MAX : 0) |
+                            (r->has_prob && !always ? CHECK_PROB : 0) |
+                            (r->n_when ? CHECK_WHEN : 0) | (r->until_poll ? CHECK_UNTIL : 0) |
+                            (r->action == WB_ACT_SHORT ? CHECK_SHORT : 0) |
+                            (r->inflight_any ? CHECK_INFLIGHT_ANY : 0) |
+                            (r->edge_none ? CHECK_EDGE_NONE : 0);
                 if (rt->inert)
                         continue;
                 rs->armed |= rules[i].calls;
@@ -300,7 +348,7 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
                 return NULL;
         *counted = WB_STATUS_SUM(wb_status, counted[rs->bank][i]);
         *injected = WB_STATUS_SUM(wb_status, injected[rs->bank][i]);
-        return &rs->r[i].rule;
+        return &rs->rules[i];
 }
 
 uint64_t engine_seed(void)
@@ -330,7 +378,7 @@ int engine_reseed(uint64_t seed)
         if (!rs)
                 return 0;
         for (unsigned i = 0; i < rs->n; i++)
-                rules[i] = rs->r[i].rule;
+                rules[i] = rs->rules[i];
         return engine_install(rules, rs->n, seed);
 }
 
@@ -427,14 +475,14 @@ static uint64_t fd_ordinal(struct rule_rt *rt, struct slot *s, uint32_t gen)
 
 /* ---- deciding ---- */
 
-/* Does when= pick call n? One range, the common form (explore's points
- * among them), without a call or, for a step of 1, a division. */
-static inline bool when_picks(const struct wb_rule *r, uint64_t n)
+/* Does when= pick call n? Its first range inline: one range is the common
+ * form (explore's points among them); no division for a step of 1. */
+static inline bool when_picks(const struct rule_rt *rt, uint64_t n)
 {
-        const struct wb_when *w = &r->when[0];
-        if (r->n_when != 1)
-                return rule_when_matches(r, n);
-        return n >= w->first && n <= w->last && (w->step == 1 || (n - w->first) % w->step == 0);
+        const struct wb_when *w = &rt->when;
+        if (n >= w->first && n <= w->last && (w->step == 1 || (n - w->first) % w->step == 0))
+                return true;
+        return rt->rule->n_when > 1 && rule_when_matches(rt->rule, n);
 }
 
 /* Would a real EAGAIN on this output call be possible now? On pipes and
@@ -486,7 +534,7 @@ static bool site_allows(const struct ruleset *rs, unsigned i, const void *site, 
         if (!*located)
                 site_lookup(site, at);
         *located = true;
-        passes = site_passes(&rs->r[i].rule, at);
+        passes = site_passes(&rs->rules[i], at);
         if (!busy) {
                 memo_busy = true;
                 atomic_signal_fence(memory_order_seq_cst);
@@ -520,6 +568,7 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
         bool located = false;
         struct wb_rec rec = {0, 0}; /* recording: the call's point */
         bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
+        unsigned kind;
 
         if (!rs || !(rs->armed & bit))
                 return WB_PASS;
@@ -532,51 +581,51 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                 located = true;
                 record_call(c, &f, (c->flags & MSG_DONTWAIT) || nonblocking, &at, &rec);
         }
+        kind = fd_kind(&f);
 
         for (unsigned h = 0, nh = rs->hot_n[c->call]; h < nh; h++) {
                 const unsigned i = rs->hot[c->call][h];
                 struct rule_rt *rt = &rs->r[i];
-                const struct wb_rule *r = &rt->rule;
+                const unsigned check = rt->check;
                 struct slot *s = NULL;
                 uint64_t n, done = 0, scope = 0;
                 unsigned fl = 0;
                 bool forced = false;
 
                 /* filters */
-                if ((r->fd >= 0 && r->fd != c->fd) || !(r->types & f.type) ||
-                    (r->families && !(r->families & f.family)))
+                if ((rt->fd >= 0 && rt->fd != c->fd) || !(rt->kinds[kind >> 6] >> (kind & 63) & 1))
                         continue;
-                if (r->port >= 0 &&
-                    (unsigned)r->port !=
+                if (rt->port >= 0 &&
+                    (unsigned)rt->port !=
                         (c->addr ? fd_state_addr_port(c->addr, c->addrlen) : f.port))
                         continue;
-                if (!r->blocking_any && !(c->flags & MSG_DONTWAIT)) {
+                if ((check & CHECK_NONBLOCKING) && !(c->flags & MSG_DONTWAIT)) {
                         if (nonblocking < 0)
                                 nonblocking = fd_state_nonblocking(c->fd, f.gen);
                         if (!nonblocking)
                                 continue;
                 }
-                if (r->site[0] && !site_allows(rs, i, c->site, &at, &located))
+                if ((check & CHECK_SITE) && !site_allows(rs, i, c->site, &at, &located))
                         continue;
                 if (f.tracked)
                         s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
-                else if (!r->per_process)
+                else if (!(check & CHECK_PER_PROCESS))
                         continue; /* beyond the table: no per-fd scope to count in */
 
-                /* count: the call number is the one locked instruction (threads
-                 * share fds); injections in the scope are kept only for max= */
-                if (r->per_process) {
+                /* count (the call number: threads share fds); injections in
+                 * the scope are kept only for max= */
+                if (check & CHECK_PER_PROCESS) {
                         n = shared_add1(&rt->proc_calls) + 1;
-                        if (r->max)
+                        if (check & CHECK_MAX)
                                 done =
                                     atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
                 } else {
                         n = tagged_bump(&s->calls, f.gen);
-                        if (r->max)
+                        if (check & CHECK_MAX)
                                 done = tagged_value(
                                     atomic_load_explicit(&s->injected, memory_order_relaxed),
                                     f.gen);
-                        if (r->has_prob)
+                        if (check & CHECK_PROB)
                                 scope = fd_ordinal(rt, s, f.gen);
                 }
                 counter_bump(&wb_status->shard[shard].counted[rs->bank][i], shard, 1);
@@ -591,35 +640,35 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                                 forced = true;
                 }
                 if (!forced) {
-                        if (r->max && done >= r->max)
+                        if ((check & CHECK_MAX) && done >= rt->max)
                                 continue;
                         if (!(fl & FLAG_DEFERRED)) {
-                                if (r->n_when && !when_picks(r, n))
+                                if ((check & CHECK_WHEN) && !when_picks(rt, n))
                                         continue;
-                                if (r->has_prob && !rt->prob_always &&
+                                if ((check & CHECK_PROB) &&
                                     prob_hash(atomic_load_explicit(&rs->seed, memory_order_relaxed),
-                                              i, r->per_process ? -1 : (int64_t)scope,
+                                              i, (check & CHECK_PER_PROCESS) ? -1 : (int64_t)scope,
                                               n) >= rt->prob_threshold)
                                         continue;
                         }
                 }
 
                 /* what firing means for this call */
-                if (r->action == WB_ACT_SHORT) {
+                if (check & CHECK_SHORT) {
                         /* only a cut Linux could make here and now (SPEC 4) */
                         size_t limit =
-                            faithful_short_limit(c, &f, (size_t)r->short_n, &nonblocking);
+                            faithful_short_limit(c, &f, (size_t)rt->rule->short_n, &nonblocking);
                         if (!limit)
                                 continue;
                         d->verdict = WB_SHORT;
                         d->limit = limit;
-                        d->edge_owed = !r->edge_none;
+                        d->edge_owed = !(check & CHECK_EDGE_NONE);
                 } else if (c->call == WB_CONNECT && !faithful_connect(&f)) {
                         continue; /* a datagram connect is never in progress */
                 } else {
-                        d->err = rule_errno(r, c->call, f.family);
-                        if (d->err == EAGAIN && engine_call_writes(c) && !r->inflight_any &&
-                            !output_eagain_faithful(c, &f)) {
+                        d->err = rt->err ? rt->err : rule_errno(rt->rule, c->call, f.family);
+                        if (d->err == EAGAIN && engine_call_writes(c) &&
+                            !(check & CHECK_INFLIGHT_ANY) && !output_eagain_faithful(c, &f)) {
                                 if (s && !(fl & FLAG_DEFERRED))
                                         flags_update(&s->flags, f.gen, FLAG_DEFERRED, 0, 0);
                                 continue; /* deferred: the next rules are asked */
@@ -627,11 +676,11 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                         d->verdict = WB_FAIL;
                 }
 
-                d->rule = r;
+                d->rule = rt->rule;
                 if (report_logging()) /* the set may be gone when the line is written */
-                        memcpy(d->scenario, r->scenario, sizeof d->scenario);
-                d->line = r->line;
-                d->per_process = r->per_process;
+                        memcpy(d->scenario, rt->rule->scenario, sizeof d->scenario);
+                d->line = rt->rule->line;
+                d->per_process = check & CHECK_PER_PROCESS;
                 d->set_ = rs;
                 d->callno = n;
                 d->family = f.family;
@@ -644,7 +693,7 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                 d->rec_k_ = rec.k;
                 if (s && (fl & FLAG_DEFERRED))
                         flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
-                d->until_start_ = r->until_poll && !forced;
+                d->until_start_ = (check & CHECK_UNTIL) && !forced;
                 verdict = d->verdict;
                 if (verdict == WB_FAIL)
                         commit(d, shard);
@@ -672,9 +721,9 @@ static inline void commit(const struct wb_decision *d, unsigned shard)
         if (s && d->until_start_)
                 flags_update(&s->flags, d->gen_, FLAG_UNTIL, 0, fd_state_ready_epoch(d->fd_));
 
-        if (!rt->rule.max)
+        if (!(rt->check & CHECK_MAX))
                 ; /* only max= reads the count of its scope */
-        else if (rt->rule.per_process)
+        else if (rt->check & CHECK_PER_PROCESS)
                 shared_add1(&rt->proc_injected);
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
