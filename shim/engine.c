@@ -713,7 +713,8 @@ void engine_commit(const struct wb_decision *d)
 }
 
 /* book an injection (inside a reader section, or in decide) */
-static inline void commit(const struct wb_decision *d, unsigned shard)
+static inline __attribute__((always_inline)) void commit(const struct wb_decision *d,
+                                                         unsigned shard)
 {
         struct rule_rt *rt = d->rule_rt_;
         struct slot *s = d->slot_;

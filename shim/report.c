@@ -19,7 +19,7 @@
 int wb_log_fd = LOG_NONE;          /* report.h */
 static char log_path[PATH_MAX];    /* absolute, with %p unexpanded; "" for stderr */
 static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none */
-static uint64_t spin_limit = 1000;
+uint64_t wb_spin_limit = 1000;     /* report.h */
 /* the counts (calls, spin, the rules') are in the status, wb_status */
 static _Atomic bool spin_warned, report_done;
 static pid_t owner; /* the process these counters belong to */
@@ -65,7 +65,7 @@ static void open_status(bool fresh)
 int report_init(const struct wb_settings *s, struct wb_diag *d)
 {
         owner = getpid();
-        spin_limit = s->spin_limit;
+        wb_spin_limit = s->spin_limit;
         snprintf(wb_status->program, sizeof wb_status->program, "%s",
                  program_invocation_name ? program_invocation_name : "");
         report_set_scenarios(s->scenarios ? s->scenarios : "");
@@ -174,34 +174,25 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
         log_line(&f);
 }
 
-void report_would_block(int fd, enum wb_call call)
+void report_spin_warning(int fd, enum wb_call call, uint32_t run)
 {
-        uint32_t run = fd_state_spin_bump(fd);
-        unsigned s = counter_shard();
-
-        /* this thread's longest; the report takes the longest of all */
-        counter_raise(&wb_status->shard[s].spin, s,
-                      (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
-        /* a load first: a busy loop past the limit comes here on every call */
-        if (run > spin_limit && spin_limit &&
-            !atomic_load_explicit(&spin_warned, memory_order_relaxed) &&
-            !atomic_exchange(&spin_warned, true)) {
-                struct fmt f = {.fd = -1};
-                if (wb_log_fd < 0)
-                        return;
-                log_prefix(&f);
-                fmt_str(&f, "warning: ");
-                fmt_u64(&f, run);
-                fmt_str(&f, " would-block results from ");
-                fmt_str(&f, rule_call_name(call));
-                fmt_str(&f, " on fd ");
-                fmt_i64(&f, fd);
-                fmt_str(&f,
-                        " with no wait for it in between: a busy loop? (WOULDBLOCK_SPIN_LIMIT=");
-                fmt_u64(&f, spin_limit);
-                fmt_str(&f, ")");
-                log_line(&f);
-        }
+        if (atomic_load_explicit(&spin_warned, memory_order_relaxed) ||
+            atomic_exchange(&spin_warned, true))
+                return;
+        struct fmt f = {.fd = -1};
+        if (wb_log_fd < 0)
+                return;
+        log_prefix(&f);
+        fmt_str(&f, "warning: ");
+        fmt_u64(&f, run);
+        fmt_str(&f, " would-block results from ");
+        fmt_str(&f, rule_call_name(call));
+        fmt_str(&f, " on fd ");
+        fmt_i64(&f, fd);
+        fmt_str(&f, " with no wait for it in between: a busy loop? (WOULDBLOCK_SPIN_LIMIT=");
+        fmt_u64(&f, wb_spin_limit);
+        fmt_str(&f, ")");
+        log_line(&f);
 }
 
 /* ---- the JSON report ---- */

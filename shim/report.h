@@ -10,6 +10,7 @@
 #include "config.h"
 #include "counter.h"
 #include "engine.h"
+#include "fdstate.h"
 #include "status.h"
 
 #include <stdbool.h>
@@ -40,8 +41,22 @@ static inline bool report_logging(void)
 /* One log line for an injection; ret is what the program got back. */
 void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, long ret);
 
-/* A would-block result (injected or real) on fd: extends its spin. */
-void report_would_block(int fd, enum wb_call call);
+/* A would-block result (injected or real) on fd: extends its spin, and
+ * past WOULDBLOCK_SPIN_LIMIT warns once in the log. Inline: every EAGAIN
+ * comes here, injected or real. */
+extern uint64_t wb_spin_limit;
+void report_spin_warning(int fd, enum wb_call call, uint32_t run);
+static inline void report_would_block(int fd, enum wb_call call)
+{
+        uint32_t run = fd_state_spin_bump(fd);
+        unsigned s = counter_shard();
+
+        /* this thread's longest; the report takes the longest of all */
+        counter_raise(&wb_status->shard[s].spin, s,
+                      (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
+        if (__builtin_expect(run > wb_spin_limit && wb_spin_limit, 0))
+                report_spin_warning(fd, call, run);
+}
 
 /* Injections so far (call < 0: all calls). */
 uint64_t report_injected(int call);

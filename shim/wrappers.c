@@ -41,29 +41,23 @@ static bool cut_took(const struct wb_callinfo *c, const struct wb_decision *d, l
         return ret >= 0 && (size_t)ret == d->limit;
 }
 
-/* After the real call of an armed wrapper: count it, log a short injection,
- * end or extend the fd's spin. errno is the real call's and stays so. */
-static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+/* After the real call of an armed wrapper that was cut short: commit the
+ * injection, owe the edge, count and log it. errno is the real call's and
+ * stays so. */
+static __attribute__((noinline)) long finish_cut(const struct wb_callinfo *c,
+                                                 const struct wb_decision *d, long ret)
 {
         int saved = errno;
 
-        if (d && !cut_took(c, d, ret))
-                d = NULL;
-        if (d) {
-                engine_commit(d);
-                /* the owed event is in the direction the call moved bytes
-                 * on its fd (a splice counted on its fd_out writes it) */
-                readiness_short(c->fd, engine_call_writes(c), d->edge_owed);
-        }
+        engine_commit(d);
+        /* the owed event is in the direction the call moved bytes on its fd
+         * (a splice counted on its fd_out writes it) */
+        readiness_short(c->fd, engine_call_writes(c), d->edge_owed);
         if (engine_call_reads(c))
                 readiness_after_read(c->fd);
-        report_call(c->call, d != NULL);
-        if (d)
-                report_injection(c, d, ret);
-        if (ret < 0 && saved == EAGAIN)
-                report_would_block(c->fd, c->call);
-        else if (ret >= 0)
-                fd_state_spin_end(c->fd);
+        report_call(c->call, true);
+        report_injection(c, d, ret);
+        fd_state_spin_end(c->fd); /* it moved bytes */
         errno = saved;
         return ret;
 }
@@ -72,7 +66,8 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
 static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
 {
         report_call(c->call, true);
-        report_injection(c, d, -1);
+        if (report_logging())
+                report_injection(c, d, -1);
         if (d->err == EAGAIN) {
                 report_would_block(c->fd, c->call);
                 /* an edge-triggered waiter must hear of this fd again */
@@ -102,6 +97,18 @@ static inline long passed(enum wb_call call, int fd, long ret)
         report_call(call, false); /* touches no errno */
         fd_state_spin_end(fd);
         return ret;
+}
+
+/* After the real call of an armed wrapper: a cut that took is an injection;
+ * anything else (no cut asked, or one that met EAGAIN, end of file or less
+ * data than the limit) is counted as a passed-through call. */
+static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+{
+        if (d && cut_took(c, d, ret))
+                return finish_cut(c, d, ret);
+        if (engine_call_reads(c))
+                readiness_after_read(c->fd); /* keeps errno */
+        return passed(c->call, c->fd, ret);
 }
 
 /* Each wrapper is two functions. The public one passes the call straight
