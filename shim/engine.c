@@ -54,7 +54,7 @@ struct rule_rt {
         int fd;            /* fd=, -1: any */
         int port;          /* port=, -1: any */
         uint32_t check;    /* CHECK_* */
-        int err;           /* errno=, 0: the call's default */
+        int err;           /* errno=, else EAGAIN (a connect's default is its own) */
         uint64_t max;
         uint64_t prob_threshold;
         struct wb_when when; /* when='s first range */
@@ -296,7 +296,7 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                                 rt->kinds[k >> 6] |= 1ull << (k & 63);
                 rt->fd = r->fd;
                 rt->port = r->port;
-                rt->err = r->err;
+                rt->err = r->err ? r->err : EAGAIN;
                 rt->max = r->max;
                 if (r->has_prob)
                         rt->prob_threshold = prob_threshold(r->prob, &always);
@@ -666,7 +666,8 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                 } else if (c->call == WB_CONNECT && !faithful_connect(&f)) {
                         continue; /* a datagram connect is never in progress */
                 } else {
-                        d->err = rt->err ? rt->err : rule_errno(rt->rule, c->call, f.family);
+                        d->err = c->call == WB_CONNECT ? rule_errno(rt->rule, c->call, f.family)
+                                                       : rt->err;
                         if (d->err == EAGAIN && engine_call_writes(c) &&
                             !(check & CHECK_INFLIGHT_ANY) && !output_eagain_faithful(c, &f)) {
                                 if (s && !(fl & FLAG_DEFERRED))
