@@ -126,11 +126,14 @@ uint32_t fd_state_spin_bump(int fd);
 /* A call on fd did not would-block: its run of would-block results ends.
  * Inline, with its table exposed, because every passed-through call that
  * succeeds comes here. */
-extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX];
+extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX] __attribute__((visibility("hidden")));
 static inline void fd_state_spin_end(int fd)
 {
-        if ((unsigned)fd < WB_FD_MAX && atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed))
-                atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
+        unsigned i = (unsigned)fd;
+
+        if (__builtin_expect(i < WB_FD_MAX, 1) &&
+            __builtin_expect(atomic_load_explicit(&wb_fd_spin[i], memory_order_relaxed) != 0, 0))
+                atomic_store_explicit(&wb_fd_spin[i], 0, memory_order_relaxed);
 }
 
 /* After fork in the child: counters of this process start again. */

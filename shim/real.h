@@ -242,7 +242,15 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
         V(int, ioctl, (int, wb_ioctl_req, ...), (int fd, wb_ioctl_req req, void *arg),             \
           (fd, req, arg), syscall(SYS_ioctl, fd, req, arg))
 
-#define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*name) params;
+/* Each entry of the table is valid from the start: until real_bind stored
+ * the next object's function there, it is a function of real.c that binds
+ * the table (or, while a bind is under way, makes the system call) and then
+ * calls through it, so a trampoline is one load and one call. An entry the
+ * next object does not have keeps that function, which then takes the
+ * fallback. The variadic entries stay NULL until bound and are checked
+ * (they are not on any hot path). Entries are written while other threads
+ * may be calling through them: relaxed atomics, one plain load each. */
+#define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*_Atomic name) params;
 #define WB_REAL_VMEMBER(ret, name, proto, params, args, fallback) ret(*name) proto;
 struct wb_real_table {
         WB_REAL_FUNCS(WB_REAL_MEMBER)
@@ -253,14 +261,22 @@ struct wb_real_table {
 
 /* The table and its state are this module's interface for the inline
  * trampolines below; only real.c writes them. */
-extern struct wb_real_table wb_real;
-extern _Atomic int wb_real_state; /* 0 unbound, 1 binding, 2 bound */
+extern struct wb_real_table wb_real __attribute__((visibility("hidden")));
+/* 0 unbound, 1 binding, 2 bound */
+extern _Atomic int wb_real_state __attribute__((visibility("hidden")));
 
 /* Bind every entry (idempotent, thread-safe). False while a bind is in
  * progress, i.e. when called from inside dlsym or beside another binder. */
 bool real_bind(void);
 
 #define WB_REAL_TRAMPOLINE(ret, name, params, args, fallback)                                      \
+        static inline ret real_##name params                                                       \
+        {                                                                                          \
+                return atomic_load_explicit(&wb_real.name, memory_order_relaxed) args;             \
+        }
+WB_REAL_FUNCS(WB_REAL_TRAMPOLINE)
+#undef WB_REAL_TRAMPOLINE
+#define WB_REAL_VTRAMPOLINE(ret, name, proto, params, args, fallback)                              \
         static inline ret real_##name params                                                       \
         {                                                                                          \
                 if ((__builtin_expect(                                                             \
@@ -270,12 +286,8 @@ bool real_bind(void);
                         return wb_real.name args;                                                  \
                 return (ret)(fallback);                                                            \
         }
-WB_REAL_FUNCS(WB_REAL_TRAMPOLINE)
-#define WB_REAL_VTRAMPOLINE(ret, name, proto, params, args, fallback)                              \
-        WB_REAL_TRAMPOLINE(ret, name, params, args, fallback)
 WB_REAL_VARIADIC(WB_REAL_VTRAMPOLINE)
 #undef WB_REAL_VTRAMPOLINE
-#undef WB_REAL_TRAMPOLINE
 
 /* Plain system calls the library makes for itself (probing fds); never
  * wrapped, so they need no binding. */

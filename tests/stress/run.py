@@ -222,6 +222,24 @@ def threads(s):
                                                   rule(rep)["counted"])
 
 
+@case("threads: passed-through calls counted exactly by 3 waves of 80 threads (more than "
+      "the 64 shards)", "threaded", timeout=600)
+def threads_passthrough(s):
+    n = s.count(20000, least=200)
+    # a rule naming neither send nor recv: both pass straight through
+    r = s.run([s.prog("threads"), "40", str(n), "3"], rules="connect")
+    rep = r.report()
+    send, recv = calls(rep, "send"), calls(rep, "recv")
+    check(r.int("send_calls") >= 120 * n and r.int("recv_calls") >= 120 * n,
+          "fewer calls than asked: %s" % r.values)
+    check(send["seen"] == r.int("send_calls"),
+          "report saw %d sends, the program made %d" % (send["seen"], r.int("send_calls")))
+    check(recv["seen"] == r.int("recv_calls"),
+          "report saw %d recvs, the program made %d" % (recv["seen"], r.int("recv_calls")))
+    check(send["injected"] == 0 and recv["injected"] == 0, "injected: %s %s" % (send, recv))
+    return "%d threads, %d calls" % (r.int("threads"), send["seen"] + recv["seen"])
+
+
 # ---- 2. signals -------------------------------------------------------------
 
 
