@@ -127,13 +127,23 @@ uint32_t fd_state_spin_bump(int fd);
  * Inline, with its table exposed, because every passed-through call that
  * succeeds comes here. */
 extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX] __attribute__((visibility("hidden")));
+static inline bool fd_state_spinning(unsigned fd)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+        /* a relaxed load compared in one instruction (compilers do not fold
+         * an atomic load into a compare) */
+        bool nz;
+        __asm__("cmpl $0, %1" : "=@ccnz"(nz) : "m"(*(const uint32_t *)&wb_fd_spin[fd]));
+        return nz;
+#else
+        return atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) != 0;
+#endif
+}
 static inline void fd_state_spin_end(int fd)
 {
-        unsigned i = (unsigned)fd;
-
-        if (__builtin_expect(i < WB_FD_MAX, 1) &&
-            __builtin_expect(atomic_load_explicit(&wb_fd_spin[i], memory_order_relaxed) != 0, 0))
-                atomic_store_explicit(&wb_fd_spin[i], 0, memory_order_relaxed);
+        if (__builtin_expect((unsigned)fd < WB_FD_MAX, 1) &&
+            __builtin_expect(fd_state_spinning((unsigned)fd), 0))
+                atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
 }
 
 /* After fork in the child: counters of this process start again. */

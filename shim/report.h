@@ -19,16 +19,6 @@
  * the scenario names. Called once by the constructor. 0 / -1 (diag set). */
 int report_init(const struct wb_settings *s, struct wb_diag *d);
 
-/* Count a call (seen), and whether it was injected. Inline, with the
- * counters of the status (status.h) exposed: every wrapped call comes here. */
-static inline void report_call(enum wb_call call, bool injected)
-{
-        unsigned s = counter_shard();
-        if (injected)
-                counter_bump(&wb_status->shard[s].calls_injected[call], s, 1);
-        counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
-}
-
 /* Count a call passed through (seen, not injected): the same count as
  * report_call(call, false), in fewer instructions. This thread's row of
  * call counts is kept as its offset in the status (wb_shard_row, counter.h;
@@ -50,6 +40,19 @@ static inline void report_seen(enum wb_call call)
 {
         if (!report_seen_fast(call))
                 report_seen_slow(call);
+}
+
+/* Count a call (seen), and whether it was injected. Inline, with the
+ * counters of the status (status.h) exposed: every wrapped call comes here. */
+static inline void report_call(enum wb_call call, bool injected)
+{
+        if (injected) {
+                unsigned s = counter_shard();
+                counter_bump(&wb_status->shard[s].calls_injected[call], s, 1);
+                counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
+                return;
+        }
+        report_seen(call);
 }
 
 /* One log line for an injection; ret is what the program got back. */
