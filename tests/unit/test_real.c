@@ -20,6 +20,9 @@
 #include <fcntl.h>
 #include <string.h>
 
+/* wb_real.read before anything was bound: the function that binds */
+static ssize_t (*first_read)(int, void *, size_t);
+
 static void test_fallbacks_while_binding(void **state)
 {
         int p[2], saved = atomic_load(&wb_real_state);
@@ -27,6 +30,7 @@ static void test_fallbacks_while_binding(void **state)
         struct iovec iov = {buf + 1, 2};
         (void)state;
 
+        first_read = atomic_load(&wb_real.read);
         assert_int_equal(pipe2(p, O_NONBLOCK), 0);
         atomic_store(&wb_real_state, 1); /* a bind under way */
         assert_false(real_bind());       /* the caller must take the fallback */
@@ -95,12 +99,35 @@ static void test_bind_fills_the_table(void **state)
         assert_ptr_not_equal((void *)wb_real.read, (void *)real_read);
 }
 
+/* An entry the next object has no function for keeps its first value: once
+ * bound, that takes the fallback (musl has no __read_chk, say). */
+static void test_missing_function_takes_the_fallback(void **state)
+{
+        int p[2];
+        char c = 0;
+        (void)state;
+
+        assert_true(real_bind());
+        assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+        atomic_store(&wb_real.read, first_read); /* as if dlsym had found none */
+        assert_int_equal(real_write(p[1], "y", 1), 1);
+        assert_int_equal(real_read(p[0], &c, 1), 1);
+        assert_int_equal(c, 'y');
+        errno = 0;
+        assert_int_equal(real_read(p[0], &c, 1), -1);
+        assert_int_equal(errno, EAGAIN); /* the kernel's answer, through syscall(2) */
+        atomic_store(&wb_real.read, (ssize_t(*)(int, void *, size_t))LIBC(read));
+        real_close(p[0]);
+        real_close(p[1]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_fallbacks_while_binding),
             cmocka_unit_test(test_first_call_binds),
             cmocka_unit_test(test_bind_fills_the_table),
+            cmocka_unit_test(test_missing_function_takes_the_fallback),
         };
         return cmocka_run_group_tests_name("real", tests, NULL, NULL);
 }
