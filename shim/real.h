@@ -105,7 +105,8 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
 }
 
 /* X(return type, name, (parameters), (arguments), fallback expression).
- * Every function the library calls on the program's behalf. */
+ * Every function the library calls on the program's behalf. The first
+ * eight, the plain reads and writes, share one cache line of the table. */
 #define WB_REAL_FUNCS(X)                                                                           \
         X(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n),                              \
           syscall(SYS_read, fd, buf, n))                                                           \
@@ -117,11 +118,6 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           (int fd, void *buf, size_t n, int fl, __SOCKADDR_ARG sa, socklen_t *salen),              \
           (fd, buf, n, fl, sa, salen),                                                             \
           syscall(SYS_recvfrom, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                       \
-        X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl),                       \
-          syscall(SYS_recvmsg, fd, m, fl))                                                         \
-        X(int, recvmmsg,                                                                           \
-          (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),       \
-          (fd, v, n, fl, t), syscall(SYS_recvmmsg, fd, v, n, fl, t))                               \
         X(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n),                       \
           syscall(SYS_write, fd, buf, n))                                                          \
         X(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt),             \
@@ -132,6 +128,11 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           (int fd, const void *buf, size_t n, int fl, __CONST_SOCKADDR_ARG sa, socklen_t salen),   \
           (fd, buf, n, fl, sa, salen),                                                             \
           syscall(SYS_sendto, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                         \
+        X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl),                       \
+          syscall(SYS_recvmsg, fd, m, fl))                                                         \
+        X(int, recvmmsg,                                                                           \
+          (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),       \
+          (fd, v, n, fl, t), syscall(SYS_recvmmsg, fd, v, n, fl, t))                               \
         X(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl),                 \
           syscall(SYS_sendmsg, fd, m, fl))                                                         \
         X(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl),            \
@@ -255,7 +256,7 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
 struct wb_real_table {
         WB_REAL_FUNCS(WB_REAL_MEMBER)
         WB_REAL_VARIADIC(WB_REAL_VMEMBER)
-};
+} __attribute__((aligned(64)));
 #undef WB_REAL_MEMBER
 #undef WB_REAL_VMEMBER
 
