@@ -304,19 +304,6 @@ void fd_state_note_wait(int fd, bool ready)
                 atomic_fetch_add_explicit(&fd_ready_epoch[fd], 1, memory_order_release);
 }
 
-uint32_t fd_state_spin_bump(int fd)
-{
-        uint32_t run;
-
-        if (!tracked(fd))
-                return 0;
-        /* no locked add: threads racing on one fd may lose a step of a
-         * diagnostic, never a byte */
-        run = atomic_load_explicit(&fd_spin[fd], memory_order_relaxed) + 1;
-        atomic_store_explicit(&fd_spin[fd], run, memory_order_relaxed);
-        return run;
-}
-
 void fd_state_reset_spin(void)
 {
         for (int fd = 0; fd < WB_FD_MAX; fd++)

@@ -119,10 +119,6 @@ long fd_state_in_flight(int fd, unsigned type);
 uint32_t fd_state_ready_epoch(int fd);
 void fd_state_note_wait(int fd, bool ready);
 
-/* Would-block results on fd since the program last waited for it; bumps and
- * returns the run length. */
-uint32_t fd_state_spin_bump(int fd);
-
 /* A call on fd did not would-block: its run of would-block results ends.
  * Inline, with its table exposed, because every passed-through call that
  * succeeds comes here. */
@@ -144,6 +140,20 @@ static inline void fd_state_spin_end(int fd)
         if (__builtin_expect((unsigned)fd < WB_FD_MAX, 1) &&
             __builtin_expect(fd_state_spinning((unsigned)fd), 0))
                 atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
+}
+
+/* Would-block results on fd since the program last waited for it; bumps and
+ * returns the run length (0 for an untracked fd). No locked add: threads
+ * racing on one fd may lose a step of a diagnostic, never a byte. */
+static inline uint32_t fd_state_spin_bump(int fd)
+{
+        uint32_t run;
+
+        if ((unsigned)fd >= WB_FD_MAX)
+                return 0;
+        run = atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) + 1;
+        atomic_store_explicit(&wb_fd_spin[fd], run, memory_order_relaxed);
+        return run;
 }
 
 /* After fork in the child: counters of this process start again. */

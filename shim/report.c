@@ -186,6 +186,25 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
         log_line(&f);
 }
 
+/* The log's one warning of a busy loop (out of line: its buffer is large). */
+static __attribute__((noinline)) void warn_spin(int fd, enum wb_call call, uint32_t run)
+{
+        struct fmt f = {.fd = -1};
+        if (log_fd < 0)
+                return;
+        log_prefix(&f);
+        fmt_str(&f, "warning: ");
+        fmt_u64(&f, run);
+        fmt_str(&f, " would-block results from ");
+        fmt_str(&f, rule_call_name(call));
+        fmt_str(&f, " on fd ");
+        fmt_i64(&f, fd);
+        fmt_str(&f, " with no wait for it in between: a busy loop? (WOULDBLOCK_SPIN_LIMIT=");
+        fmt_u64(&f, spin_limit);
+        fmt_str(&f, ")");
+        log_line(&f);
+}
+
 void report_would_block(int fd, enum wb_call call)
 {
         uint32_t run = fd_state_spin_bump(fd);
@@ -195,25 +214,10 @@ void report_would_block(int fd, enum wb_call call)
         counter_raise(&wb_status->shard[s].spin, s,
                       (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
         /* a load first: a busy loop past the limit comes here on every call */
-        if (run > spin_limit && spin_limit &&
+        if (__builtin_expect(run > spin_limit && spin_limit, 0) &&
             !atomic_load_explicit(&spin_warned, memory_order_relaxed) &&
-            !atomic_exchange(&spin_warned, true)) {
-                struct fmt f = {.fd = -1};
-                if (log_fd < 0)
-                        return;
-                log_prefix(&f);
-                fmt_str(&f, "warning: ");
-                fmt_u64(&f, run);
-                fmt_str(&f, " would-block results from ");
-                fmt_str(&f, rule_call_name(call));
-                fmt_str(&f, " on fd ");
-                fmt_i64(&f, fd);
-                fmt_str(&f,
-                        " with no wait for it in between: a busy loop? (WOULDBLOCK_SPIN_LIMIT=");
-                fmt_u64(&f, spin_limit);
-                fmt_str(&f, ")");
-                log_line(&f);
-        }
+            !atomic_exchange(&spin_warned, true))
+                warn_spin(fd, call, run);
 }
 
 /* ---- the JSON report ---- */
