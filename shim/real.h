@@ -1,11 +1,11 @@
 /* real.h - the real libc functions, bound once with dlsym(RTLD_NEXT).
  *
  * real_foo() calls the next definition of foo in the lookup order. It works
- * before the library's constructor ran, and while dlsym itself is running
- * (dlsym may call back into a wrapped function, and another thread may be
- * binding): until the table is bound, or when the next object has no such
- * symbol, the call goes straight to the kernel with syscall(2), which sets
- * errno exactly as the libc function would.
+ * before the library's constructor ran (the first call binds the table), and
+ * while dlsym itself is running (dlsym may call back into a wrapped function,
+ * and another thread may be binding): while a bind is under way, or when the
+ * next object has no such symbol, the call goes straight to the kernel with
+ * syscall(2), which sets errno exactly as the libc function would.
  */
 #ifndef WB_REAL_H
 #define WB_REAL_H
