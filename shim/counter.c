@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 __thread unsigned wb_shard_plus1 __attribute__((tls_model("initial-exec")));
+__thread uintptr_t wb_shard_row __attribute__((tls_model("initial-exec")));
 static _Atomic uint64_t claimed; /* bit s: shard s has an owner */
 static pthread_key_t release_key;
 static bool key_made;
@@ -12,6 +13,7 @@ static bool key_made;
 static void release(void *arg)
 {
         unsigned s = (unsigned)(uintptr_t)arg - 1;
+        wb_shard_row = 0;   /* derived from the shard: gone with it */
         wb_shard_plus1 = 0; /* a later count in this thread claims again */
         if (s < WB_SHARDS)
                 atomic_fetch_and_explicit(&claimed, ~(1ull << s), memory_order_release);

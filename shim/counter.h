@@ -24,12 +24,32 @@
 extern __thread unsigned wb_shard_plus1 __attribute__((tls_model("initial-exec")));
 unsigned counter_pick_shard(void);
 
+/* A word its user derives from this thread's own shard and keeps here, to
+ * find its counters with no arithmetic (report.h keeps the offset of the
+ * thread's row of call counts in the status): 0 until the user sets it,
+ * and set back to 0 whenever the thread's shard changes (its release at
+ * thread exit). Never set for the shared shard, whose adds are locked. */
+extern __thread uintptr_t wb_shard_row __attribute__((tls_model("initial-exec")));
+
 static inline unsigned counter_shard(void)
 {
         unsigned s = wb_shard_plus1;
         if (__builtin_expect(s == 0, 0))
                 s = counter_pick_shard();
         return s - 1;
+}
+
+/* Add 1 to a counter of this thread's own shard (not the shared one). */
+static inline void counter_bump_own(_Atomic uint64_t *v)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+        /* one instruction: atomic with respect to this thread's signal
+         * handlers, and nobody else writes here */
+        __asm__ volatile("addq $1, %0" : "+m"(*(uint64_t *)v));
+#else
+        atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+#endif
 }
 
 /* Add n to a counter of shard `shard` (this thread's). */

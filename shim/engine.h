@@ -77,7 +77,7 @@ struct wb_decision {
 };
 
 /* Calls that some active rule names: the wrappers' one-branch fast path. */
-extern _Atomic uint32_t wb_engine_armed;
+extern _Atomic uint32_t wb_engine_armed __attribute__((visibility("hidden")));
 
 /* Names rules with process= are matched against (argv[0] and exe basenames). */
 void engine_set_process_names(const char *argv0, const char *exe);

@@ -119,13 +119,32 @@ long fd_state_in_flight(int fd, unsigned type);
 uint32_t fd_state_ready_epoch(int fd);
 void fd_state_note_wait(int fd, bool ready);
 
-/* Inline, with its table exposed: every call that would-blocks or
+/* A call on fd did not would-block: its run of would-block results ends.
+ * Inline, with its table exposed, because every passed-through call that
  * succeeds comes here. */
-extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX];
+extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX] __attribute__((visibility("hidden")));
+static inline bool fd_state_spinning(unsigned fd)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+        /* a relaxed load compared in one instruction (compilers do not fold
+         * an atomic load into a compare) */
+        bool nz;
+        __asm__("cmpl $0, %1" : "=@ccnz"(nz) : "m"(*(const uint32_t *)&wb_fd_spin[fd]));
+        return nz;
+#else
+        return atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) != 0;
+#endif
+}
+static inline void fd_state_spin_end(int fd)
+{
+        if (__builtin_expect((unsigned)fd < WB_FD_MAX, 1) &&
+            __builtin_expect(fd_state_spinning((unsigned)fd), 0))
+                atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
+}
 
 /* Would-block results on fd since the program last waited for it; bumps and
- * returns the run length. No locked add: threads racing on one fd may lose
- * a step of a diagnostic, never a byte. */
+ * returns the run length (0 for an untracked fd). No locked add: threads
+ * racing on one fd may lose a step of a diagnostic, never a byte. */
 static inline uint32_t fd_state_spin_bump(int fd)
 {
         uint32_t run;
@@ -135,13 +154,6 @@ static inline uint32_t fd_state_spin_bump(int fd)
         run = atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) + 1;
         atomic_store_explicit(&wb_fd_spin[fd], run, memory_order_relaxed);
         return run;
-}
-
-/* A call on fd did not would-block: its run of would-block results ends. */
-static inline void fd_state_spin_end(int fd)
-{
-        if ((unsigned)fd < WB_FD_MAX && atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed))
-                atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
 }
 
 /* After fork in the child: counters of this process start again. */

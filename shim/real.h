@@ -1,11 +1,11 @@
 /* real.h - the real libc functions, bound once with dlsym(RTLD_NEXT).
  *
  * real_foo() calls the next definition of foo in the lookup order. It works
- * before the library's constructor ran, and while dlsym itself is running
- * (dlsym may call back into a wrapped function, and another thread may be
- * binding): until the table is bound, or when the next object has no such
- * symbol, the call goes straight to the kernel with syscall(2), which sets
- * errno exactly as the libc function would.
+ * before the library's constructor ran (the first call binds the table), and
+ * while dlsym itself is running (dlsym may call back into a wrapped function,
+ * and another thread may be binding): while a bind is under way, or when the
+ * next object has no such symbol, the call goes straight to the kernel with
+ * syscall(2), which sets errno exactly as the libc function would.
  */
 #ifndef WB_REAL_H
 #define WB_REAL_H
@@ -105,7 +105,8 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
 }
 
 /* X(return type, name, (parameters), (arguments), fallback expression).
- * Every function the library calls on the program's behalf. */
+ * Every function the library calls on the program's behalf. The first
+ * eight, the plain reads and writes, share one cache line of the table. */
 #define WB_REAL_FUNCS(X)                                                                           \
         X(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n),                              \
           syscall(SYS_read, fd, buf, n))                                                           \
@@ -117,11 +118,6 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           (int fd, void *buf, size_t n, int fl, __SOCKADDR_ARG sa, socklen_t *salen),              \
           (fd, buf, n, fl, sa, salen),                                                             \
           syscall(SYS_recvfrom, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                       \
-        X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl),                       \
-          syscall(SYS_recvmsg, fd, m, fl))                                                         \
-        X(int, recvmmsg,                                                                           \
-          (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),       \
-          (fd, v, n, fl, t), syscall(SYS_recvmmsg, fd, v, n, fl, t))                               \
         X(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n),                       \
           syscall(SYS_write, fd, buf, n))                                                          \
         X(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt),             \
@@ -132,6 +128,11 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
           (int fd, const void *buf, size_t n, int fl, __CONST_SOCKADDR_ARG sa, socklen_t salen),   \
           (fd, buf, n, fl, sa, salen),                                                             \
           syscall(SYS_sendto, fd, buf, n, fl, WB_SOCKADDR_PTR(sa), salen))                         \
+        X(ssize_t, recvmsg, (int fd, struct msghdr *m, int fl), (fd, m, fl),                       \
+          syscall(SYS_recvmsg, fd, m, fl))                                                         \
+        X(int, recvmmsg,                                                                           \
+          (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl, struct timespec *t),       \
+          (fd, v, n, fl, t), syscall(SYS_recvmmsg, fd, v, n, fl, t))                               \
         X(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl),                 \
           syscall(SYS_sendmsg, fd, m, fl))                                                         \
         X(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, wb_mmsg_flags fl),            \
@@ -242,25 +243,41 @@ static inline long wb_sys_select(int n, fd_set *r, fd_set *w, fd_set *e, struct 
         V(int, ioctl, (int, wb_ioctl_req, ...), (int fd, wb_ioctl_req req, void *arg),             \
           (fd, req, arg), syscall(SYS_ioctl, fd, req, arg))
 
-#define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*name) params;
+/* Each entry of the table is valid from the start: until real_bind stored
+ * the next object's function there, it is a function of real.c that binds
+ * the table (or, while a bind is under way, makes the system call) and then
+ * calls through it, so a trampoline is one load and one call. An entry the
+ * next object does not have keeps that function, which then takes the
+ * fallback. The variadic entries stay NULL until bound and are checked
+ * (they are not on any hot path). Entries are written while other threads
+ * may be calling through them: relaxed atomics, one plain load each. */
+#define WB_REAL_MEMBER(ret, name, params, args, fallback) ret(*_Atomic name) params;
 #define WB_REAL_VMEMBER(ret, name, proto, params, args, fallback) ret(*name) proto;
 struct wb_real_table {
         WB_REAL_FUNCS(WB_REAL_MEMBER)
         WB_REAL_VARIADIC(WB_REAL_VMEMBER)
-};
+} __attribute__((aligned(64)));
 #undef WB_REAL_MEMBER
 #undef WB_REAL_VMEMBER
 
 /* The table and its state are this module's interface for the inline
  * trampolines below; only real.c writes them. */
-extern struct wb_real_table wb_real;
-extern _Atomic int wb_real_state; /* 0 unbound, 1 binding, 2 bound */
+extern struct wb_real_table wb_real __attribute__((visibility("hidden")));
+/* 0 unbound, 1 binding, 2 bound */
+extern _Atomic int wb_real_state __attribute__((visibility("hidden")));
 
 /* Bind every entry (idempotent, thread-safe). False while a bind is in
  * progress, i.e. when called from inside dlsym or beside another binder. */
 bool real_bind(void);
 
 #define WB_REAL_TRAMPOLINE(ret, name, params, args, fallback)                                      \
+        static inline ret real_##name params                                                       \
+        {                                                                                          \
+                return atomic_load_explicit(&wb_real.name, memory_order_relaxed) args;             \
+        }
+WB_REAL_FUNCS(WB_REAL_TRAMPOLINE)
+#undef WB_REAL_TRAMPOLINE
+#define WB_REAL_VTRAMPOLINE(ret, name, proto, params, args, fallback)                              \
         static inline ret real_##name params                                                       \
         {                                                                                          \
                 if ((__builtin_expect(                                                             \
@@ -270,12 +287,8 @@ bool real_bind(void);
                         return wb_real.name args;                                                  \
                 return (ret)(fallback);                                                            \
         }
-WB_REAL_FUNCS(WB_REAL_TRAMPOLINE)
-#define WB_REAL_VTRAMPOLINE(ret, name, proto, params, args, fallback)                              \
-        WB_REAL_TRAMPOLINE(ret, name, params, args, fallback)
 WB_REAL_VARIADIC(WB_REAL_VTRAMPOLINE)
 #undef WB_REAL_VTRAMPOLINE
-#undef WB_REAL_TRAMPOLINE
 
 /* Plain system calls the library makes for itself (probing fds); never
  * wrapped, so they need no binding. */

@@ -112,6 +112,18 @@ void report_restart(void)
         }
 }
 
+void report_seen_slow(enum wb_call call)
+{
+        int saved = errno; /* a shard's first pick may touch it */
+        unsigned s = counter_shard();
+
+        counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
+        if (s != WB_SHARD_SHARED)
+                wb_shard_row =
+                    (uintptr_t)((char *)wb_status->shard[s].calls_seen - (char *)wb_status);
+        errno = saved;
+}
+
 uint64_t report_injected(int call)
 {
         uint64_t sum = 0;

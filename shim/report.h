@@ -20,14 +20,40 @@
  * the scenario names. Called once by the constructor. 0 / -1 (diag set). */
 int report_init(const struct wb_settings *s, struct wb_diag *d);
 
+/* Count a call passed through (seen, not injected): the same count as
+ * report_call(call, false), in fewer instructions. This thread's row of
+ * call counts is kept as its offset in the status (wb_shard_row, counter.h;
+ * an offset, not a pointer, stays right when the status moves to its
+ * mapping or a forked child's): one add. report_seen_fast counts nothing
+ * and says false when the row is not known (the thread's first count, and
+ * every count of a thread on the shared shard): report_seen_slow counts
+ * then, keeping errno. */
+static inline bool report_seen_fast(enum wb_call call)
+{
+        uintptr_t row = wb_shard_row;
+        if (__builtin_expect(row == 0, 0))
+                return false;
+        counter_bump_own((_Atomic uint64_t *)((char *)wb_status + row) + call);
+        return true;
+}
+void report_seen_slow(enum wb_call call);
+static inline void report_seen(enum wb_call call)
+{
+        if (!report_seen_fast(call))
+                report_seen_slow(call);
+}
+
 /* Count a call (seen), and whether it was injected. Inline, with the
  * counters of the status (status.h) exposed: every wrapped call comes here. */
 static inline void report_call(enum wb_call call, bool injected)
 {
-        unsigned s = counter_shard();
-        if (injected)
+        if (injected) {
+                unsigned s = counter_shard();
                 counter_bump(&wb_status->shard[s].calls_injected[call], s, 1);
-        counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
+                counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
+                return;
+        }
+        report_seen(call);
 }
 
 /* Is there a log to write injections to (WOULDBLOCK_LOG)? Inline: the

@@ -62,7 +62,7 @@ struct wb_status {
 
 /* The process's status: a static one until status_open, then the mapping.
  * Always valid, also before the library's constructor. */
-extern struct wb_status *wb_status;
+extern struct wb_status *wb_status __attribute__((visibility("hidden")));
 
 /* Move the status, counts so far included, into a new file status_path
  * (created or truncated) mapped shared; path NULL: into a fresh private

@@ -79,12 +79,16 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
 }
 
 /* A passed-through call is counted, and its result ends or extends the fd's
- * spin (a would-block result). errno stays the real call's. */
-static __attribute__((noinline)) long passed_failed(enum wb_call call, int fd, long ret)
+ * spin (a would-block result). errno stays the real call's. The common case
+ * (a success, counted in this thread's known row) is inline; the rest, a
+ * failure or a thread's first count, is passed_slow's, out of line. */
+static __attribute__((noinline)) long passed_slow(enum wb_call call, int fd, long ret)
 {
         int saved = errno;
-        report_call(call, false);
-        if (saved == EAGAIN)
+        report_seen(call);
+        if (ret >= 0)
+                fd_state_spin_end(fd);
+        else if (saved == EAGAIN)
                 report_would_block(fd, call);
         errno = saved;
         return ret;
@@ -92,9 +96,8 @@ static __attribute__((noinline)) long passed_failed(enum wb_call call, int fd, l
 
 static inline long passed(enum wb_call call, int fd, long ret)
 {
-        if (__builtin_expect(ret < 0, 0))
-                return passed_failed(call, fd, ret);
-        report_call(call, false); /* touches no errno */
+        if (__builtin_expect(ret < 0 || !report_seen_fast(call), 0)) /* touches no errno */
+                return passed_slow(call, fd, ret);
         fd_state_spin_end(fd);
         return ret;
 }
@@ -365,7 +368,7 @@ static long splice_passed(enum wb_call call, int in, int out, long ret)
         }
         fd = saved == EAGAIN ? splice_counted_fd(in, out) : in;
         errno = saved;
-        return passed_failed(call, fd, ret);
+        return passed_slow(call, fd, ret);
 }
 
 static __attribute__((noinline)) long splice_armed(const void *site, enum wb_call call, int in,

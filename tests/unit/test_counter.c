@@ -1,11 +1,14 @@
 /* test_counter.c - per-thread counter shards (counter.h) in the status
  * (status.h): exact totals from more threads than there are shards, a
- * shard given back when its thread ends, and the reader's sum. */
+ * shard given back when its thread ends, and the reader's sum; the row of
+ * call counts report_seen keeps per thread (report.h). */
 #include "wbtest.h"
 
 #include "counter.h"
+#include "report.h"
 #include "status.h"
 
+#include <errno.h>
 #include <pthread.h>
 
 #define THREADS (WB_SHARDS + 36) /* more alive at once than there are own shards */
@@ -76,11 +79,92 @@ static void test_spin_is_the_longest_of_the_shards(void **state)
         WB_STATUS_ZERO(wb_status, spin);
 }
 
+static uintptr_t row_offset(unsigned s)
+{
+        return (uintptr_t)((char *)wb_status->shard[s].calls_seen - (char *)wb_status);
+}
+
+struct seen_run {
+        unsigned shard;         /* the thread's */
+        uintptr_t row;          /* wb_shard_row after its first count */
+        int err;                /* errno after its first count */
+        uintptr_t row_at_death; /* wb_shard_row in a destructor after the library's */
+};
+static pthread_key_t later_key;
+
+/* A destructor of a key made after the library's: the thread's shard was
+ * given back, and the kept row with it; a count here still counts. */
+static void counts_at_death(void *arg)
+{
+        ((struct seen_run *)arg)->row_at_death = wb_shard_row;
+        report_seen(WB_WRITE);
+}
+
+static void *seen_thread(void *arg)
+{
+        struct seen_run *r = arg;
+
+        pthread_setspecific(later_key, r);
+        errno = EAGAIN;
+        report_seen(WB_WRITE); /* the first: picks the shard, keeps the row */
+        r->err = errno;
+        r->row = wb_shard_row;
+        r->shard = counter_shard();
+        for (int i = 1; i < ADDS; i++)
+                report_seen(WB_WRITE);
+        return NULL;
+}
+
+static void test_seen_row_kept_until_the_shard_goes(void **state)
+{
+        struct seen_run r = {0, 0, 0, 1};
+        pthread_t t;
+        (void)state;
+
+        assert_int_equal(pthread_key_create(&later_key, counts_at_death), 0);
+        WB_STATUS_ZERO(wb_status, calls_seen[WB_WRITE]);
+        assert_int_equal(pthread_create(&t, NULL, seen_thread, &r), 0);
+        pthread_join(t, NULL);
+        assert_true(r.shard < WB_SHARDS);
+        assert_int_equal(r.row, row_offset(r.shard));
+        assert_int_equal(r.err, EAGAIN);     /* the first count kept errno */
+        assert_int_equal(r.row_at_death, 0); /* released with the shard */
+        assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_WRITE]), ADDS + 1);
+        pthread_key_delete(later_key);
+}
+
+static void *shared_thread(void *arg)
+{
+        wb_shard_plus1 = WB_SHARD_SHARED + 1; /* as when every own shard is taken */
+        for (int i = 0; i < ADDS; i++)
+                report_seen(WB_RECV);
+        *(uintptr_t *)arg = wb_shard_row;
+        wb_shard_plus1 = 0;
+        return NULL;
+}
+
+static void test_seen_row_never_kept_for_the_shared_shard(void **state)
+{
+        uintptr_t row = 1;
+        pthread_t t;
+        (void)state;
+
+        WB_STATUS_ZERO(wb_status, calls_seen[WB_RECV]);
+        assert_int_equal(pthread_create(&t, NULL, shared_thread, &row), 0);
+        pthread_join(t, NULL);
+        /* its adds are locked ones, each through the slow path */
+        assert_int_equal(row, 0);
+        assert_int_equal(atomic_load(&wb_status->shard[WB_SHARD_SHARED].calls_seen[WB_RECV]), ADDS);
+        assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_RECV]), ADDS);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_totals_exact_beyond_the_shards),
             cmocka_unit_test(test_spin_is_the_longest_of_the_shards),
+            cmocka_unit_test(test_seen_row_kept_until_the_shard_goes),
+            cmocka_unit_test(test_seen_row_never_kept_for_the_shared_shard),
         };
         return cmocka_run_group_tests_name("counter", tests, NULL, NULL);
 }
