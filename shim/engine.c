@@ -628,7 +628,7 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                         if (check & CHECK_PROB)
                                 scope = fd_ordinal(rt, s, f.gen);
                 }
-                counter_bump(&wb_status->shard[shard].counted[rs->bank][i], shard, 1);
+                WB_STATUS_BUMP(shard, counted[rs->bank][i]);
                 if (verdict != WB_PASS || hold)
                         continue; /* decided already: the later rules only count */
 
@@ -729,9 +729,8 @@ static inline __attribute__((always_inline)) void commit(const struct wb_decisio
                 shared_add1(&rt->proc_injected);
         else if (s)
                 tagged_bump(&s->injected, d->gen_);
-        counter_bump(&wb_status->shard[shard].injected[((const struct ruleset *)d->set_)->bank]
-                                                      [rt - ((const struct ruleset *)d->set_)->r],
-                     shard, 1);
+        WB_STATUS_BUMP(shard, injected[((const struct ruleset *)d->set_)->bank]
+                                      [rt - ((const struct ruleset *)d->set_)->r]);
         if (d->rec_id_)
                 record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
 }

@@ -49,8 +49,8 @@ static inline void report_call(enum wb_call call, bool injected)
 {
         if (injected) {
                 unsigned s = counter_shard();
-                counter_bump(&wb_status->shard[s].calls_injected[call], s, 1);
-                counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
+                WB_STATUS_BUMP(s, calls_injected[call]);
+                WB_STATUS_BUMP(s, calls_seen[call]);
                 return;
         }
         report_seen(call);

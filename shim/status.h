@@ -64,6 +64,33 @@ struct wb_status {
  * Always valid, also before the library's constructor. */
 extern struct wb_status *wb_status __attribute__((visibility("hidden")));
 
+/* This thread's own shard, found with no arithmetic on the shard number
+ * once known: wb_shard_row (counter.h) keeps its offset in the status (an
+ * offset stays right when the status moves to its mapping or a forked
+ * child's). NULL for the shared shard, whose adds are locked. shard: this
+ * thread's (counter_shard()). */
+static inline struct wb_status_shard *status_own_shard(unsigned shard)
+{
+        uintptr_t row = wb_shard_row;
+        if (__builtin_expect(row != 0, 1))
+                return (struct wb_status_shard *)((char *)wb_status + row);
+        if (shard == WB_SHARD_SHARED)
+                return NULL;
+        wb_shard_row = (uintptr_t)((char *)&wb_status->shard[shard] - (char *)wb_status);
+        return &wb_status->shard[shard];
+}
+
+/* Add 1 to a counter (a field of struct wb_status_shard) of this thread. */
+#define WB_STATUS_BUMP(my_shard, field)                                                            \
+        do {                                                                                       \
+                struct wb_status_shard *own_ = status_own_shard(my_shard);                         \
+                if (__builtin_expect(own_ != NULL, 1))                                             \
+                        counter_bump_own(&own_->field);                                            \
+                else                                                                               \
+                        counter_bump(&wb_status->shard[WB_SHARD_SHARED].field, WB_SHARD_SHARED,    \
+                                     1);                                                           \
+        } while (0)
+
 /* Move the status, counts so far included, into a new file status_path
  * (created or truncated) mapped shared; path NULL: into a fresh private
  * mapping (a forked child whose report path is its parent's). The previous
