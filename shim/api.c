@@ -73,9 +73,20 @@ static int api_fail(const struct wb_diag *d)
         return -1;
 }
 
+/* Does the set look up the places of calls (site.h)? */
+static bool needs_sites(const struct wb_rule *rules, unsigned n)
+{
+        for (unsigned i = 0; i < n; i++)
+                if (rules[i].site[0])
+                        return true;
+        return record_active();
+}
+
 static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
 {
         struct wb_diag d;
+        if (needs_sites(rules, n))
+                site_need();
         if (engine_install(rules, n, settings.seed)) {
                 snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
                 return api_fail(&d);
@@ -100,9 +111,9 @@ __attribute__((constructor)) static void wouldblock_init(void)
         int saved = errno;
 
         real_bind();
-        site_refresh();
         n = readlink("/proc/self/exe", exe, sizeof exe - 1);
         exe[n > 0 ? n : 0] = '\0';
+        site_set_exe(exe);
         if (config_settings(&settings, &d) || report_init(&settings, &d) ||
             record_init(settings.record, base_name(program_invocation_name), base_name(exe), &d) ||
             config_resolve(&settings, &config, rules, &n_rules, &d))

@@ -7,8 +7,9 @@
  * from an object that has an RPATH or RUNPATH) is passed on by a tail
  * call, which leaves the program's return address in place; its objects
  * join the table at the next refresh. Every other dlopen is made here and
- * followed by a refresh: the loader searches the same places for it from
- * this library, which has neither. Both run in the program's ordinary
+ * followed by a refresh (once the table is built at all, see site.h):
+ * the loader searches the same places for it from this library, which has
+ * neither. Both run in the program's ordinary
  * context (dlopen is not async-signal-safe), never on a wrapped call's path.
  */
 #include "site.h"
@@ -34,7 +35,7 @@ static void bind(void)
 static void refresh_keeping_errno(void)
 {
         int saved = errno;
-        site_refresh();
+        site_follow();
         errno = saved;
 }
 

@@ -1,5 +1,8 @@
 /* site.c - the loaded objects' address ranges (see site.h).
  *
+ * Built only once a rule set needs it (site_need): start-up without site=
+ * or recording makes no mapping, no readlink and touches none of its pages.
+ *
  * Two copies of the table and a sequence count, as the kernel's "latch":
  * readers use copy[seq & 1] and retry if seq moved meanwhile; the refresh
  * moves readers to the other copy before writing one, so a reader never
@@ -102,17 +105,25 @@ static void copy_table(struct table *to, const struct table *from)
         memcpy(to->names, from->names, from->names_len);
 }
 
-void site_refresh(void)
+/* Build the table if there is none yet (first), rebuild the one there is
+ * (again). */
+static void refresh(bool first, bool again)
 {
         struct table *t;
 
         pthread_mutex_lock(&refresh_lock);
         t = atomic_load_explicit(&copies, memory_order_acquire);
+        if (t ? !again : !first) {
+                pthread_mutex_unlock(&refresh_lock);
+                return;
+        }
         if (!t) {
-                char exe[4096];
-                ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-                exe[n > 0 ? n : 0] = '\0';
-                snprintf(exe_name, sizeof exe_name, "%s", base_name(exe));
+                if (!exe_name[0]) {
+                        char exe[4096];
+                        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+                        exe[n > 0 ? n : 0] = '\0';
+                        site_set_exe(exe);
+                }
                 t = mmap(NULL, 2 * sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                          -1, 0);
                 if (t == MAP_FAILED) {
@@ -133,6 +144,27 @@ void site_refresh(void)
                 copy_table(&t[(s + 1) & 1], &t[s & 1]);
         }
         pthread_mutex_unlock(&refresh_lock);
+}
+
+void site_set_exe(const char *path)
+{
+        snprintf(exe_name, sizeof exe_name, "%s", base_name(path));
+}
+
+void site_refresh(void)
+{
+        refresh(true, true);
+}
+
+void site_need(void)
+{
+        if (!atomic_load_explicit(&copies, memory_order_acquire))
+                refresh(true, false);
+}
+
+void site_follow(void)
+{
+        refresh(false, true);
 }
 
 void site_after_fork(void)
