@@ -2,6 +2,7 @@
  * API of wouldblock.h. */
 #include "wouldblock.h"
 
+#include "boot.h"
 #include "config.h"
 #include "engine.h"
 #include "fdstate.h"
@@ -20,9 +21,9 @@
 
 #define WB_EXPORT __attribute__((visibility("default")))
 
-static struct wb_settings settings;
+static struct wb_settings settings WB_BOOT;
 static struct wb_config config; /* loaded at start-up, or on first use_scenario */
-static bool config_loaded;
+static bool config_loaded WB_BOOT;
 static bool api_paused;
 /* per thread: two threads' failures must not garble each other's message */
 static __thread char last_error[sizeof(((struct wb_diag *)0)->msg)];

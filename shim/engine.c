@@ -1,6 +1,7 @@
 /* engine.c - the decision engine (see engine.h). */
 #include "engine.h"
 
+#include "boot.h"
 #include "counter.h"
 #include "faithful.h"
 #include "fdstate.h"
@@ -57,8 +58,8 @@ struct ruleset {
         struct rule_rt r[];
 };
 
-_Atomic uint32_t wb_engine_armed;
-static _Atomic(struct ruleset *) active;
+_Atomic uint32_t wb_engine_armed WB_BOOT;
+static _Atomic(struct ruleset *) active WB_BOOT;
 /* Threads inside the engine right now, by counter shard (counter.h), and
  * the sets replaced but maybe still in use. A reader counts itself in
  * before it loads `active`, so once a swap has happened and every count is
@@ -73,14 +74,14 @@ static struct {
         _Atomic uint64_t n;
         char pad[64 - sizeof(uint64_t)];
 } inside[WB_SHARD_COUNT];
-static _Atomic bool asymmetric; /* membarrier registered: readers need no fence */
-static _Atomic(struct ruleset *) retired;
-static unsigned n_retired; /* writers are serialized (the API's lock, or a forked child) */
+static _Atomic bool asymmetric WB_BOOT; /* membarrier registered: readers need no fence */
+static _Atomic(struct ruleset *) retired WB_BOOT;
+static unsigned n_retired WB_BOOT; /* writers are serialized (the API's lock, or a forked child) */
 /* Replaced sets are reclaimed in batches: each attempt makes every thread
  * of the process pass a barrier (an interrupt on each CPU running one). */
 #define RECLAIM_BATCH 16
-static _Atomic bool paused;
-static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
+static _Atomic bool paused WB_BOOT;
+static char process_argv0[WB_NAME_MAX] WB_BOOT, process_exe[WB_NAME_MAX] WB_BOOT;
 
 static uint64_t mix64(uint64_t z)
 {
@@ -154,7 +155,7 @@ void engine_release(void)
  * forked child, which may not inherit the registration. */
 static void asymmetric_init(bool again)
 {
-        static bool tried;
+        static bool tried WB_BOOT;
         long cmds;
 
         if (tried && !again)

@@ -1,10 +1,12 @@
 /* real.c - binds the real libc functions once (see real.h). */
 #include "real.h"
 
+#include "boot.h"
+
 #include <dlfcn.h>
 
-struct wb_real_table wb_real;
-_Atomic int wb_real_state;
+struct wb_real_table wb_real WB_BOOT;
+_Atomic int wb_real_state WB_BOOT;
 
 bool real_bind(void)
 {

@@ -1,6 +1,7 @@
 /* report.c - log lines and the JSON report (see report.h). */
 #include "report.h"
 
+#include "boot.h"
 #include "counter.h"
 #include "fdstate.h"
 #include "fmt.h"
@@ -19,10 +20,11 @@
 static int log_fd = LOG_NONE;
 static char log_path[PATH_MAX];    /* absolute, with %p unexpanded; "" for stderr */
 static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none */
+static bool reporting WB_BOOT;     /* report_path is set (read without touching its page) */
 static uint64_t spin_limit = 1000;
 /* the counts (calls, spin, the rules') are in the status, wb_status */
 static _Atomic bool spin_warned, report_done;
-static pid_t owner; /* the process these counters belong to */
+static pid_t owner WB_BOOT; /* the process these counters belong to */
 
 /* path with %p replaced by the pid */
 static void expand_path(const char *pattern, char *out, size_t size)
@@ -69,11 +71,13 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
         snprintf(wb_status->program, sizeof wb_status->program, "%s",
                  program_invocation_name ? program_invocation_name : "");
         report_set_scenarios(s->scenarios ? s->scenarios : "");
-        if (s->report && config_absolute_path(s->report, report_path, sizeof report_path, d,
-                                              "WOULDBLOCK_REPORT"))
-                return -1;
-        if (report_path[0])
+        if (s->report) {
+                if (config_absolute_path(s->report, report_path, sizeof report_path, d,
+                                         "WOULDBLOCK_REPORT"))
+                        return -1;
+                reporting = true;
                 open_status(false);
+        }
         if (!s->log)
                 return 0;
         if (strcmp(s->log, "stderr") != 0 &&
@@ -95,7 +99,7 @@ void report_set_scenarios(const char *list)
 
 void report_restart(void)
 {
-        if (report_path[0])
+        if (reporting)
                 open_status(!strstr(report_path, "%p"));
         for (int c = 0; c < WB_CALL_COUNT; c++) {
                 WB_STATUS_ZERO(wb_status, calls_seen[c]);
@@ -212,7 +216,7 @@ void report_write(void)
         int fd, saved = errno;
 
         /* a vfork child runs in our memory: it must leave our report alone */
-        if (!report_path[0] || getpid() != owner || atomic_exchange(&report_done, true))
+        if (!reporting || getpid() != owner || atomic_exchange(&report_done, true))
                 return;
         expand_path(report_path, path, sizeof path);
         fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,

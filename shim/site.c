@@ -11,6 +11,8 @@
  */
 #include "site.h"
 
+#include "boot.h"
+
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -38,7 +40,7 @@ struct table {
 static _Atomic(struct table *) copies; /* two of them; NULL before the first refresh */
 static _Atomic unsigned seq;
 static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
-static char exe_name[WB_SITE_MAX];
+static char exe_name[WB_SITE_MAX] WB_BOOT;
 
 static const char *base_name(const char *path)
 {
