@@ -22,8 +22,10 @@
 #define WB_EXPORT __attribute__((visibility("default")))
 
 static struct wb_settings settings WB_BOOT;
-static struct wb_config config; /* loaded at start-up, or on first use_scenario */
-static bool config_loaded WB_BOOT;
+/* loaded at start-up, or on first use_scenario: the embedded library in
+ * place, or a file's, parsed into config_file */
+static const struct wb_config *config WB_BOOT;
+static struct wb_config config_file;
 static bool api_paused;
 /* per thread: two threads' failures must not garble each other's message */
 static __thread char last_error[sizeof(((struct wb_diag *)0)->msg)];
@@ -104,7 +106,7 @@ static void before_fork(void)
 
 __attribute__((constructor)) static void wouldblock_init(void)
 {
-        struct wb_rule *rules = api_rules; /* static: 54 KB is much for a stack */
+        const struct wb_rule *rules;
         struct wb_diag d;
         char exe[PATH_MAX];
         ssize_t n;
@@ -117,9 +119,10 @@ __attribute__((constructor)) static void wouldblock_init(void)
         site_set_exe(exe);
         if (config_settings(&settings, &d) || report_init(&settings, &d) ||
             record_init(settings.record, base_name(program_invocation_name), base_name(exe), &d) ||
-            config_resolve(&settings, &config, rules, &n_rules, &d))
+            /* api_rules: static, 54 KB is much for a stack */
+            config_resolve_shared(&settings, &config_file, &config, api_rules, &rules, &n_rules,
+                                  &d))
                 die(d.msg);
-        config_loaded = settings.config || settings.scenarios;
 
         engine_set_process_names(base_name(program_invocation_name), base_name(exe));
         if (install(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
@@ -173,12 +176,9 @@ WB_EXPORT int wouldblock_use_scenario(const char *name)
                 return api_fail(&d);
         }
         pthread_mutex_lock(&api_lock);
-        if (!config_loaded) {
-                if (config_load(settings.config, &config, &d))
-                        goto fail;
-                config_loaded = true;
-        }
-        if (config_add_scenario(&config, name, strlen(name), "wouldblock_use_scenario:", 1,
+        if (!config && config_open(settings.config, &config_file, &config, &d))
+                goto fail;
+        if (config_add_scenario(config, name, strlen(name), "wouldblock_use_scenario:", 1,
                                 api_rules, &n, WB_MAX_RULES, &d))
                 goto fail;
         r = install(api_rules, n, name);
