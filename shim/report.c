@@ -76,6 +76,7 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
                                          "WOULDBLOCK_REPORT"))
                         return -1;
                 reporting = true;
+                status_keep_rules(true);
                 open_status(false);
         }
         if (!s->log)
