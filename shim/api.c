@@ -26,7 +26,7 @@ static struct wb_settings settings WB_BOOT;
  * place, or a file's, parsed into config_file */
 static const struct wb_config *config WB_BOOT;
 static struct wb_config config_file;
-static bool api_paused;
+static bool api_paused WB_BOOT;
 /* per thread: two threads' failures must not garble each other's message */
 static __thread char last_error[sizeof(((struct wb_diag *)0)->msg)];
 /* The API's calls are serialized (not the wrapped calls: those never lock);
@@ -76,25 +76,60 @@ static int api_fail(const struct wb_diag *d)
         return -1;
 }
 
-/* Does the set look up the places of calls (site.h)? */
-static bool needs_sites(const struct wb_rule *rules, unsigned n)
+/* argv[0]'s and the executable's basenames, for process=, site= and
+ * recording. Learned when a rule set (or the recording) first needs them,
+ * not at start: most processes never do, and reading /proc/self/exe is a
+ * system call and a page of libc's code. */
+static bool names_known WB_BOOT;
+static char exe_path[PATH_MAX];
+
+static void learn_names(void)
 {
-        for (unsigned i = 0; i < n; i++)
-                if (rules[i].site[0])
-                        return true;
-        return record_active();
+        ssize_t n;
+
+        if (names_known)
+                return;
+        n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+        exe_path[n > 0 ? n : 0] = '\0';
+        site_set_exe(exe_path);
+        engine_set_process_names(base_name(program_invocation_name), base_name(exe_path));
+        names_known = true;
 }
 
-static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
+/* Does the set name a process, or look up the places of calls (site.h)? */
+static void prepare(const struct wb_rule *rules, unsigned n)
+{
+        bool names = record_active(), sites = names;
+
+        for (unsigned i = 0; i < n; i++) {
+                names |= rules[i].process[0] || rules[i].site[0];
+                sites |= rules[i].site[0] != 0;
+        }
+        if (names)
+                learn_names();
+        if (sites)
+                site_need();
+}
+
+/* install without clearing wouldblock_last_error (start-up: nothing has
+ * set it, and the thread's copy is on a page nothing else touches) */
+static int install_rules(const struct wb_rule *rules, unsigned n, const char *scenarios)
 {
         struct wb_diag d;
-        if (needs_sites(rules, n))
-                site_need();
+
+        prepare(rules, n);
         if (engine_install(rules, n, settings.seed)) {
                 snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
                 return api_fail(&d);
         }
         report_set_scenarios(scenarios);
+        return 0;
+}
+
+static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
+{
+        if (install_rules(rules, n, scenarios))
+                return -1;
         last_error[0] = '\0';
         return 0;
 }
@@ -108,24 +143,23 @@ __attribute__((constructor)) static void wouldblock_init(void)
 {
         const struct wb_rule *rules;
         struct wb_diag d;
-        char exe[PATH_MAX];
-        ssize_t n;
         unsigned n_rules;
         int saved = errno;
 
         real_bind();
-        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        site_set_exe(exe);
-        if (config_settings(&settings, &d) || report_init(&settings, &d) ||
-            record_init(settings.record, base_name(program_invocation_name), base_name(exe), &d) ||
-            /* api_rules: static, 54 KB is much for a stack */
-            config_resolve_shared(&settings, &config_file, &config, api_rules, &rules, &n_rules,
+        if (config_settings(&settings, &d) || report_init(&settings, &d))
+                die(d.msg);
+        if (settings.record) {
+                learn_names();
+                if (record_init(settings.record, base_name(program_invocation_name),
+                                base_name(exe_path), &d))
+                        die(d.msg);
+        }
+        /* api_rules: static, 54 KB is much for a stack */
+        if (config_resolve_shared(&settings, &config_file, &config, api_rules, &rules, &n_rules,
                                   &d))
                 die(d.msg);
-
-        engine_set_process_names(base_name(program_invocation_name), base_name(exe));
-        if (install(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
+        if (install_rules(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
                 die(last_error);
         apply_pause();
         pthread_atfork(before_fork, NULL, after_fork_in_child);
