@@ -19,11 +19,13 @@ struct wb_scenario {
 
 struct wb_config {
         char path[512]; /* as shown in messages */
-        struct wb_scenario scenarios[WB_MAX_SCENARIOS];
         unsigned n_scenarios;
         struct wb_rule *rules; /* malloc'd, n_rules entries (or the embedded ones) */
         unsigned n_rules;
         bool rules_embedded; /* rules is wb_embedded_rules: not to be freed */
+        /* last: a lookup in the embedded library reads the counts and the
+         * scenarios in use, at its start, not a page 40 KB further on */
+        struct wb_scenario scenarios[WB_MAX_SCENARIOS];
 };
 
 /* The scenario library compiled into the binary (conf/wouldblock.conf). */
