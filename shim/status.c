@@ -14,10 +14,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+static char file_path[PATH_MAX]; /* the status file of this process, "" for none */
+/* Its header (the program's name, the scenarios, a bank's header: all that
+ * start-up writes of it) at the start of .bss, on the page the dynamic
+ * loader writes anyway (boot.h): defined after file_path, which the
+ * compiler then puts after it. */
 static struct wb_status initial;
 struct wb_status *wb_status = &initial;
-static char file_path[PATH_MAX]; /* the status file of this process, "" for none */
-static bool keep_rules WB_BOOT;  /* status_keep_rules */
+static bool keep_rules WB_BOOT; /* status_keep_rules */
 
 int status_open(const char *path)
 {
