@@ -156,16 +156,14 @@ void engine_release(void)
 static void asymmetric_init(bool again)
 {
         static bool tried WB_BOOT;
-        long cmds;
 
         if (tried && !again)
                 return;
         tried = true;
-        cmds = syscall(SYS_membarrier, WB_MEMBARRIER_CMD_QUERY, 0, 0);
-        atomic_store(
-            &asymmetric,
-            cmds > 0 && (cmds & WB_MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-                syscall(SYS_membarrier, WB_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0);
+        /* no QUERY first: a kernel without the expedited form refuses to
+         * register it (EINVAL, or ENOSYS without membarrier at all) */
+        atomic_store(&asymmetric, syscall(SYS_membarrier,
+                                          WB_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0);
 }
 
 /* After a swap: has every thread left the replaced sets? */
