@@ -70,9 +70,14 @@ $(BUILD)/obj/conf_parsed.c: $(BUILD)/confgen conf/wouldblock.conf
 $(BUILD)/obj/conf_parsed.o: $(BUILD)/obj/conf_parsed.c
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -c -o $@ $<
 
+# -z noseparate-code: one read-only executable segment for the headers,
+# code and constants instead of three (binutils' default on x86-64 keeps
+# code apart from the rest). Every process pays for each segment at start:
+# a mapping, and its own page-cache faults (two fewer faults for /bin/true).
+# The price: the constants are executable too, in a library only tests load.
 $(LIB): $(LIB_OBJ)
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -shared -Wl,-soname,libwouldblock.so -Wl,-z,defs \
-		-o $@ $^ $(LDLIBS)
+		-Wl,-z,noseparate-code -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libwbengine.a: $(ENGINE_OBJ)
 	rm -f $@ && ar rcs $@ $^
