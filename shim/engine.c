@@ -223,6 +223,29 @@ void engine_set_process_names(const char *argv0, const char *exe)
         snprintf(process_exe, sizeof process_exe, "%s", exe ? exe : "");
 }
 
+/* The seed while no set is installed (engine_seed). */
+static uint64_t none_seed WB_BOOT = 1;
+
+/* No rule and no recording: no set at all, rather than an empty one, which
+ * was a mapping and a page fault at every start without rules. decide()
+ * passes every call when there is none; the seed is kept for engine_seed
+ * and the status bank, as an empty set kept it. */
+static int install_none(uint64_t seed)
+{
+        struct wb_status_bank *bank = status_bank_prepare(NULL, 0, seed);
+        struct ruleset *old;
+
+        asymmetric_init(false);
+        none_seed = seed;
+        old = atomic_exchange_explicit(&active, NULL, memory_order_seq_cst);
+        atomic_store_explicit(&wb_engine_armed, 0, memory_order_release);
+        status_bank_publish(bank);
+        if (old)
+                retire(old);
+        reclaim();
+        return 0;
+}
+
 int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
 {
         size_t head = sizeof(struct ruleset) + n * sizeof(struct rule_rt);
@@ -235,6 +258,8 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 errno = EINVAL;
                 return -1;
         }
+        if (!n && !record_active())
+                return install_none(seed);
         head = (head + page - 1) & ~(page - 1);
         bytes = head + slots;
         /* mmap, not malloc: this also runs in a forked child of a threaded
@@ -299,7 +324,7 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
 uint64_t engine_seed(void)
 {
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
-        return rs ? atomic_load_explicit(&rs->seed, memory_order_relaxed) : 1;
+        return rs ? atomic_load_explicit(&rs->seed, memory_order_relaxed) : none_seed;
 }
 
 void engine_restart_counts(void)
@@ -321,7 +346,7 @@ int engine_reseed(uint64_t seed)
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
 
         if (!rs)
-                return 0;
+                return install_none(seed);
         for (unsigned i = 0; i < rs->n; i++)
                 rules[i] = rs->r[i].rule;
         return engine_install(rules, rs->n, seed);
