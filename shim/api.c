@@ -6,6 +6,7 @@
 #include "config.h"
 #include "engine.h"
 #include "fdstate.h"
+#include "fmt.h"
 #include "real.h"
 #include "record.h"
 #include "report.h"
@@ -81,18 +82,20 @@ static int api_fail(const struct wb_diag *d)
  * not at start: most processes never do, and reading /proc/self/exe is a
  * system call and a page of libc's code. */
 static bool names_known WB_BOOT;
-static char exe_path[PATH_MAX];
+static char exe_base[NAME_MAX + 1] WB_BOOT; /* for the recording */
 
 static void learn_names(void)
 {
+        char exe[PATH_MAX]; /* on the stack: a static one is a page of its own */
         ssize_t n;
 
         if (names_known)
                 return;
-        n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-        exe_path[n > 0 ? n : 0] = '\0';
-        site_set_exe(exe_path);
-        engine_set_process_names(base_name(program_invocation_name), base_name(exe_path));
+        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        site_set_exe(exe);
+        engine_set_process_names(base_name(program_invocation_name), base_name(exe));
+        fmt_copy(exe_base, sizeof exe_base, base_name(exe), strlen(base_name(exe)));
         names_known = true;
 }
 
@@ -151,8 +154,7 @@ __attribute__((constructor)) static void wouldblock_init(void)
                 die(d.msg);
         if (settings.record) {
                 learn_names();
-                if (record_init(settings.record, base_name(program_invocation_name),
-                                base_name(exe_path), &d))
+                if (record_init(settings.record, base_name(program_invocation_name), exe_base, &d))
                         die(d.msg);
         }
         /* api_rules: static, 54 KB is much for a stack */

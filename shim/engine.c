@@ -5,6 +5,7 @@
 #include "counter.h"
 #include "faithful.h"
 #include "fdstate.h"
+#include "fmt.h"
 #include "real.h"
 #include "record.h"
 #include "site.h"
@@ -225,8 +226,10 @@ static void reclaim(void)
 
 void engine_set_process_names(const char *argv0, const char *exe)
 {
-        snprintf(process_argv0, sizeof process_argv0, "%s", argv0 ? argv0 : "");
-        snprintf(process_exe, sizeof process_exe, "%s", exe ? exe : "");
+        argv0 = argv0 ? argv0 : "";
+        exe = exe ? exe : "";
+        fmt_copy(process_argv0, sizeof process_argv0, argv0, strlen(argv0));
+        fmt_copy(process_exe, sizeof process_exe, exe, strlen(exe));
 }
 
 /* The seed while no set is installed (engine_seed). */

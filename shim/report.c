@@ -26,15 +26,6 @@ static uint64_t spin_limit = 1000;
 static _Atomic bool spin_warned, report_done;
 static pid_t owner WB_BOOT; /* the process these counters belong to */
 
-/* snprintf(dst, size, "%s", src) without snprintf: start-up calls no
- * formatter (its code is pages of libc nothing else touches: a fault each) */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-        size_t n = strnlen(src, size - 1);
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-}
-
 /* path with %p replaced by the pid */
 static void expand_path(const char *pattern, char *out, size_t size)
 {
@@ -76,8 +67,9 @@ static void open_status(bool fresh)
 int report_init(const struct wb_settings *s, struct wb_diag *d)
 {
         spin_limit = s->spin_limit;
-        copy_str(wb_status->program, sizeof wb_status->program,
-                 program_invocation_name ? program_invocation_name : "");
+        const char *program = program_invocation_name ? program_invocation_name : "";
+
+        fmt_copy(wb_status->program, sizeof wb_status->program, program, strlen(program));
         report_set_scenarios(s->scenarios ? s->scenarios : "");
         if (s->report) {
                 owner = getpid(); /* only the report needs it */
@@ -104,7 +96,7 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
 
 void report_set_scenarios(const char *list)
 {
-        copy_str(wb_status->scenarios, sizeof wb_status->scenarios, list);
+        fmt_copy(wb_status->scenarios, sizeof wb_status->scenarios, list, strlen(list));
 }
 
 void report_restart(void)

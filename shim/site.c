@@ -12,6 +12,7 @@
 #include "site.h"
 
 #include "boot.h"
+#include "fmt.h"
 
 #include <link.h>
 #include <pthread.h>
@@ -37,9 +38,9 @@ struct table {
         char names[NAMES_BYTES];
 };
 
-static _Atomic(struct table *) copies; /* two of them; NULL before the first refresh */
-static _Atomic unsigned seq;
-static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct table *) copies WB_BOOT; /* two of them; NULL before the first refresh */
+static _Atomic unsigned seq WB_BOOT;
+static pthread_mutex_t refresh_lock WB_BOOT = PTHREAD_MUTEX_INITIALIZER;
 static char exe_name[WB_SITE_MAX] WB_BOOT;
 
 static const char *base_name(const char *path)
@@ -150,7 +151,8 @@ static void refresh(bool first, bool again)
 
 void site_set_exe(const char *path)
 {
-        snprintf(exe_name, sizeof exe_name, "%s", base_name(path));
+        const char *name = base_name(path);
+        fmt_copy(exe_name, sizeof exe_name, name, strlen(name));
 }
 
 void site_refresh(void)
