@@ -3,9 +3,12 @@
 # and what `wouldblock explore` costs per example (tests/bench/explore.py).
 # It prints tables and fails only on a broken measurement, never on timing.
 #   make bench BENCH_ITERATIONS=100000 BENCH_RUNS=3   (also from the environment)
+#   make bench BENCH_ONLY=startup   (sections: ping, inject, startup, rss; the
+#                                    explore table is left out then)
 BENCH_ITERATIONS ?= 1000000
 BENCH_RUNS ?= 5
 BENCH_STARTUP_RUNS ?= 200
+BENCH_ONLY ?=
 BENCH_BIN := $(BUILD)/bench/ping $(BUILD)/bench/spawn
 
 ALL_TARGETS += $(BENCH_BIN) $(BUILD)/bench/smoke
@@ -15,8 +18,8 @@ TEST_SUITES += $(BUILD)/bench/smoke
 
 bench: check-build-deps $(LIB) $(BENCH_BIN) bench-deps $(RUNNER) $(EXAMPLES_BIN)
 	python3 tests/bench/run.py --build $(BUILD) --iterations $(BENCH_ITERATIONS) \
-		--runs $(BENCH_RUNS) --startup-runs $(BENCH_STARTUP_RUNS)
-	python3 tests/bench/explore.py --build $(BUILD)
+		--runs $(BENCH_RUNS) --startup-runs $(BENCH_STARTUP_RUNS) $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+	$(if $(BENCH_ONLY),,python3 tests/bench/explore.py --build $(BUILD))
 
 # Instructions and locked instructions per call, from valgrind's callgrind:
 # the same on every run, whatever the machine's load (about a minute).

@@ -2,9 +2,11 @@
  * API of wouldblock.h. */
 #include "wouldblock.h"
 
+#include "boot.h"
 #include "config.h"
 #include "engine.h"
 #include "fdstate.h"
+#include "fmt.h"
 #include "real.h"
 #include "record.h"
 #include "report.h"
@@ -20,10 +22,12 @@
 
 #define WB_EXPORT __attribute__((visibility("default")))
 
-static struct wb_settings settings;
-static struct wb_config config; /* loaded at start-up, or on first use_scenario */
-static bool config_loaded;
-static bool api_paused;
+static struct wb_settings settings WB_BOOT;
+/* loaded at start-up, or on first use_scenario: the embedded library in
+ * place, or a file's, parsed into config_file */
+static const struct wb_config *config WB_BOOT;
+static struct wb_config config_file;
+static bool api_paused WB_BOOT;
 /* per thread: two threads' failures must not garble each other's message */
 static __thread char last_error[sizeof(((struct wb_diag *)0)->msg)];
 /* The API's calls are serialized (not the wrapped calls: those never lock);
@@ -73,14 +77,62 @@ static int api_fail(const struct wb_diag *d)
         return -1;
 }
 
-static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
+/* argv[0]'s and the executable's basenames, for process=, site= and
+ * recording. Learned when a rule set (or the recording) first needs them,
+ * not at start: most processes never do, and reading /proc/self/exe is a
+ * system call and a page of libc's code. */
+static bool names_known WB_BOOT;
+static char exe_base[NAME_MAX + 1] WB_BOOT; /* for the recording */
+
+static void learn_names(void)
+{
+        char exe[PATH_MAX]; /* on the stack: a static one is a page of its own */
+        ssize_t n;
+
+        if (names_known)
+                return;
+        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        site_set_exe(exe);
+        engine_set_process_names(base_name(program_invocation_name), base_name(exe));
+        fmt_copy(exe_base, sizeof exe_base, base_name(exe), strlen(base_name(exe)));
+        names_known = true;
+}
+
+/* Does the set name a process, or look up the places of calls (site.h)? */
+static void prepare(const struct wb_rule *rules, unsigned n)
+{
+        bool names = record_active(), sites = names;
+
+        for (unsigned i = 0; i < n; i++) {
+                names |= rules[i].process[0] || rules[i].site[0];
+                sites |= rules[i].site[0] != 0;
+        }
+        if (names)
+                learn_names();
+        if (sites)
+                site_need();
+}
+
+/* install without clearing wouldblock_last_error (start-up: nothing has
+ * set it, and the thread's copy is on a page nothing else touches) */
+static int install_rules(const struct wb_rule *rules, unsigned n, const char *scenarios)
 {
         struct wb_diag d;
+
+        prepare(rules, n);
         if (engine_install(rules, n, settings.seed)) {
                 snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
                 return api_fail(&d);
         }
         report_set_scenarios(scenarios);
+        return 0;
+}
+
+static int install(const struct wb_rule *rules, unsigned n, const char *scenarios)
+{
+        if (install_rules(rules, n, scenarios))
+                return -1;
         last_error[0] = '\0';
         return 0;
 }
@@ -92,25 +144,24 @@ static void before_fork(void)
 
 __attribute__((constructor)) static void wouldblock_init(void)
 {
-        struct wb_rule *rules = api_rules; /* static: 54 KB is much for a stack */
+        const struct wb_rule *rules;
         struct wb_diag d;
-        char exe[PATH_MAX];
-        ssize_t n;
         unsigned n_rules;
         int saved = errno;
 
         real_bind();
-        site_refresh();
-        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        if (config_settings(&settings, &d) || report_init(&settings, &d) ||
-            record_init(settings.record, base_name(program_invocation_name), base_name(exe), &d) ||
-            config_resolve(&settings, &config, rules, &n_rules, &d))
+        if (config_settings(&settings, &d) || report_init(&settings, &d))
                 die(d.msg);
-        config_loaded = settings.config || settings.scenarios;
-
-        engine_set_process_names(base_name(program_invocation_name), base_name(exe));
-        if (install(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
+        if (settings.record) {
+                learn_names();
+                if (record_init(settings.record, base_name(program_invocation_name), exe_base, &d))
+                        die(d.msg);
+        }
+        /* api_rules: static, 54 KB is much for a stack */
+        if (config_resolve_shared(&settings, &config_file, &config, api_rules, &rules, &n_rules,
+                                  &d))
+                die(d.msg);
+        if (install_rules(rules, n_rules, settings.scenarios ? settings.scenarios : ""))
                 die(last_error);
         apply_pause();
         pthread_atfork(before_fork, NULL, after_fork_in_child);
@@ -161,12 +212,9 @@ WB_EXPORT int wouldblock_use_scenario(const char *name)
                 return api_fail(&d);
         }
         pthread_mutex_lock(&api_lock);
-        if (!config_loaded) {
-                if (config_load(settings.config, &config, &d))
-                        goto fail;
-                config_loaded = true;
-        }
-        if (config_add_scenario(&config, name, strlen(name), "wouldblock_use_scenario:", 1,
+        if (!config && config_open(settings.config, &config_file, &config, &d))
+                goto fail;
+        if (config_add_scenario(config, name, strlen(name), "wouldblock_use_scenario:", 1,
                                 api_rules, &n, WB_MAX_RULES, &d))
                 goto fail;
         r = install(api_rules, n, name);

@@ -35,6 +35,15 @@ static int fail(struct wb_diag *d, const char *file, unsigned line, unsigned col
         return -1;
 }
 
+/* The rules of cfg: its own array, or the embedded ones when cfg is the
+ * parsed library itself (config_open), whose bytes hold no pointer. */
+static const struct wb_rule *rules_of(const struct wb_config *cfg)
+{
+        if (!cfg->rules && &wb_embedded_parsed && cfg == &wb_embedded_parsed.cfg)
+                return &wb_embedded_rules[0].rule;
+        return cfg->rules;
+}
+
 const struct wb_scenario *config_find(const struct wb_config *cfg, const char *name, size_t len)
 {
         for (unsigned i = 0; i < cfg->n_scenarios; i++)
@@ -252,7 +261,7 @@ int config_add_scenario(const struct wb_config *cfg, const char *name, size_t le
                 return -1;
         }
         if (sc->n_rules) /* a file with no rule at all has no array to copy from */
-                memcpy(&rules[*n], &cfg->rules[sc->first_rule], sc->n_rules * sizeof *rules);
+                memcpy(&rules[*n], &rules_of(cfg)[sc->first_rule], sc->n_rules * sizeof *rules);
         *n += sc->n_rules;
         return 0;
 }
@@ -358,6 +367,69 @@ int config_settings(struct wb_settings *s, struct wb_diag *d)
         return 0;
 }
 
+/* The next name of the comma-separated list at *p, blanks trimmed (it may
+ * be empty); false past the end. */
+static bool next_name(const char **p, const char **name, size_t *len)
+{
+        const char *comma, *t = *p;
+        size_t n;
+
+        if (!t)
+                return false;
+        comma = strchr(t, ',');
+        n = comma ? (size_t)(comma - t) : strlen(t);
+        while (n && is_blank(*t))
+                t++, n--;
+        while (n && is_blank(t[n - 1]))
+                n--;
+        *name = t;
+        *len = n;
+        *p = comma ? comma + 1 : NULL;
+        return true;
+}
+
+static int add_scenarios(const struct wb_config *cfg, const char *list, struct wb_rule *rules,
+                         unsigned *n, struct wb_diag *d)
+{
+        const char *p = list, *t;
+        size_t tl;
+
+        while (next_name(&p, &t, &tl))
+                if (tl && config_add_scenario(cfg, t, tl, "WOULDBLOCK_SCENARIO:",
+                                              (unsigned)(t - list) + 1, rules, n, WB_MAX_RULES, d))
+                        return -1;
+        return 0;
+}
+
+/* Are the listed scenarios' rules one run of cfg's, in the list's order?
+ * Then *rules and *n are that run. Not when a name is unknown or there
+ * are too many rules: copying them says what is wrong. */
+static bool one_run(const struct wb_config *cfg, const char *list, const struct wb_rule **rules,
+                    unsigned *n)
+{
+        const char *p = list, *t;
+        size_t tl;
+        unsigned first = 0, count = 0;
+
+        while (next_name(&p, &t, &tl)) {
+                const struct wb_scenario *sc = tl ? config_find(cfg, t, tl) : NULL;
+                if (tl && !sc)
+                        return false;
+                if (!sc || !sc->n_rules)
+                        continue;
+                if (count && sc->first_rule != first + count)
+                        return false;
+                if (!count)
+                        first = sc->first_rule;
+                count += sc->n_rules;
+        }
+        if (count > WB_MAX_RULES)
+                return false;
+        *rules = count ? rules_of(cfg) + first : *rules;
+        *n = count;
+        return true;
+}
+
 static int resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb_rule *rules,
                    unsigned *n, struct wb_diag *d)
 {
@@ -370,26 +442,8 @@ static int resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb
         cfg->rules_embedded = false;
         if ((s->config || s->scenarios) && config_load(s->config, cfg, d))
                 return -1;
-        if (s->scenarios) {
-                const char *p = s->scenarios;
-                for (;;) {
-                        const char *comma = strchr(p, ',');
-                        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-                        const char *t = p;
-                        size_t tl = len;
-                        while (tl && is_blank(*t))
-                                t++, tl--;
-                        while (tl && is_blank(t[tl - 1]))
-                                tl--;
-                        if (tl && config_add_scenario(cfg, t, tl, "WOULDBLOCK_SCENARIO:",
-                                                      (unsigned)(t - s->scenarios) + 1, rules, n,
-                                                      WB_MAX_RULES, d))
-                                return -1;
-                        if (!comma)
-                                break;
-                        p = comma + 1;
-                }
-        }
+        if (s->scenarios && add_scenarios(cfg, s->scenarios, rules, n, d))
+                return -1;
         if (s->rules && rule_parse_list(s->rules, "WOULDBLOCK_RULES", rules, n, WB_MAX_RULES, d))
                 return -1;
         return 0;
@@ -400,6 +454,40 @@ int config_resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb
 {
         if (resolve(s, cfg, rules, n, d)) {
                 config_free(cfg);
+                return -1;
+        }
+        return 0;
+}
+
+int config_open(const char *path, struct wb_config *storage, const struct wb_config **cfg,
+                struct wb_diag *d)
+{
+        if (!path && &wb_embedded_parsed) {
+                *cfg = &wb_embedded_parsed.cfg;
+                return 0;
+        }
+        if (config_load(path, storage, d))
+                return -1;
+        *cfg = storage;
+        return 0;
+}
+
+int config_resolve_shared(const struct wb_settings *s, struct wb_config *storage,
+                          const struct wb_config **cfg, struct wb_rule *buf,
+                          const struct wb_rule **rules, unsigned *n, struct wb_diag *d)
+{
+        *cfg = NULL;
+        *rules = buf;
+        *n = 0;
+        if ((s->config || s->scenarios) && config_open(s->config, storage, cfg, d))
+                return -1;
+        if (s->scenarios && !s->rules && one_run(*cfg, s->scenarios, rules, n))
+                return 0;
+        if ((s->scenarios && add_scenarios(*cfg, s->scenarios, buf, n, d)) ||
+            (s->rules && rule_parse_list(s->rules, "WOULDBLOCK_RULES", buf, n, WB_MAX_RULES, d))) {
+                if (*cfg == storage)
+                        config_free(storage);
+                *cfg = NULL;
                 return -1;
         }
         return 0;

@@ -19,11 +19,13 @@ struct wb_scenario {
 
 struct wb_config {
         char path[512]; /* as shown in messages */
-        struct wb_scenario scenarios[WB_MAX_SCENARIOS];
         unsigned n_scenarios;
         struct wb_rule *rules; /* malloc'd, n_rules entries (or the embedded ones) */
         unsigned n_rules;
         bool rules_embedded; /* rules is wb_embedded_rules: not to be freed */
+        /* last: a lookup in the embedded library reads the counts and the
+         * scenarios in use, at its start, not a page 40 KB further on */
+        struct wb_scenario scenarios[WB_MAX_SCENARIOS];
 };
 
 /* The scenario library compiled into the binary (conf/wouldblock.conf). */
@@ -94,5 +96,21 @@ int config_settings(struct wb_settings *s, struct wb_diag *diag);
  * then WOULDBLOCK_RULES. rules must hold WB_MAX_RULES. 0 / -1. */
 int config_resolve(const struct wb_settings *s, struct wb_config *cfg, struct wb_rule *rules,
                    unsigned *n, struct wb_diag *diag);
+
+/* The library's start-up reads the embedded library where it lies instead
+ * of copying it: every page written is a page fault, and its 21 rules are
+ * 20 KB. Loading: *cfg is the embedded library's parsed form itself when
+ * path is NULL, else storage, filled from the file. 0 / -1. */
+int config_open(const char *path, struct wb_config *storage, const struct wb_config **cfg,
+                struct wb_diag *diag);
+/* config_resolve with config_open: *cfg is NULL when neither a file nor a
+ * scenario is asked for. *rules (n of them) are the scenarios' own rules
+ * when they are one run of the file's, in order, and WOULDBLOCK_RULES adds
+ * none (one scenario, or the whole library); otherwise a copy in buf, which
+ * holds WB_MAX_RULES. The same rules, or the same message, as
+ * config_resolve. 0 / -1. */
+int config_resolve_shared(const struct wb_settings *s, struct wb_config *storage,
+                          const struct wb_config **cfg, struct wb_rule *buf,
+                          const struct wb_rule **rules, unsigned *n, struct wb_diag *diag);
 
 #endif

@@ -1,9 +1,11 @@
 /* engine.c - the decision engine (see engine.h). */
 #include "engine.h"
 
+#include "boot.h"
 #include "counter.h"
 #include "faithful.h"
 #include "fdstate.h"
+#include "fmt.h"
 #include "real.h"
 #include "record.h"
 #include "report.h"
@@ -17,6 +19,12 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#ifdef MADV_POPULATE_WRITE
+#define WB_MADV_POPULATE_WRITE MADV_POPULATE_WRITE
+#else
+#define WB_MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
 
 /* A packed counter: the fd generation it belongs to in the top 24 bits,
  * the value below. A word whose generation is stale reads as zero. */
@@ -84,12 +92,12 @@ struct ruleset {
          * order; a call walks only its own */
         uint8_t hot_n[WB_CALL_COUNT];
         uint8_t hot[WB_CALL_COUNT][WB_MAX_RULES];
-        struct rule_rt r[WB_MAX_RULES];
-        struct wb_rule rules[]; /* n of them */
+        struct wb_rule *rules; /* n of them, in this mapping after r[n] */
+        struct rule_rt r[];
 };
 
-_Atomic uint32_t wb_engine_armed;
-static _Atomic(struct ruleset *) active;
+_Atomic uint32_t wb_engine_armed WB_BOOT;
+static _Atomic(struct ruleset *) active WB_BOOT;
 /* Threads inside the engine right now, by counter shard (counter.h), and
  * the sets replaced but maybe still in use. A reader counts itself in
  * before it loads `active`, so once a swap has happened and every count is
@@ -104,15 +112,15 @@ static struct {
         _Atomic uint64_t n;
         char pad[64 - sizeof(uint64_t)];
 } inside[WB_SHARD_COUNT];
-static _Atomic bool asymmetric; /* membarrier registered: readers need no fence */
-static _Atomic(struct ruleset *) retired;
-static unsigned n_retired; /* writers are serialized (the API's lock, or a forked child) */
+static _Atomic bool asymmetric WB_BOOT; /* membarrier registered: readers need no fence */
+static _Atomic(struct ruleset *) retired WB_BOOT;
+static unsigned n_retired WB_BOOT; /* writers are serialized (the API's lock, or a forked child) */
 /* Replaced sets are reclaimed in batches: each attempt makes every thread
  * of the process pass a barrier (an interrupt on each CPU running one). */
 #define RECLAIM_BATCH 16
-static _Atomic bool paused;
-static uint32_t installs; /* writers are serialized */
-static char process_argv0[WB_NAME_MAX], process_exe[WB_NAME_MAX];
+static _Atomic bool paused WB_BOOT;
+static uint32_t installs WB_BOOT; /* writers are serialized */
+static char process_argv0[WB_NAME_MAX] WB_BOOT, process_exe[WB_NAME_MAX] WB_BOOT;
 
 static uint64_t mix64(uint64_t z)
 {
@@ -186,17 +194,15 @@ void engine_release(void)
  * forked child, which may not inherit the registration. */
 static void asymmetric_init(bool again)
 {
-        static bool tried;
-        long cmds;
+        static bool tried WB_BOOT;
 
         if (tried && !again)
                 return;
         tried = true;
-        cmds = syscall(SYS_membarrier, WB_MEMBARRIER_CMD_QUERY, 0, 0);
-        atomic_store(
-            &asymmetric,
-            cmds > 0 && (cmds & WB_MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
-                syscall(SYS_membarrier, WB_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0);
+        /* no QUERY first: a kernel without the expedited form refuses to
+         * register it (EINVAL, or ENOSYS without membarrier at all) */
+        atomic_store(&asymmetric, syscall(SYS_membarrier,
+                                          WB_MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0);
 }
 
 /* After a swap: has every thread left the replaced sets? */
@@ -252,13 +258,39 @@ static void reclaim(void)
 
 void engine_set_process_names(const char *argv0, const char *exe)
 {
-        snprintf(process_argv0, sizeof process_argv0, "%s", argv0 ? argv0 : "");
-        snprintf(process_exe, sizeof process_exe, "%s", exe ? exe : "");
+        argv0 = argv0 ? argv0 : "";
+        exe = exe ? exe : "";
+        fmt_copy(process_argv0, sizeof process_argv0, argv0, strlen(argv0));
+        fmt_copy(process_exe, sizeof process_exe, exe, strlen(exe));
+}
+
+/* The seed while no set is installed (engine_seed). */
+static uint64_t none_seed WB_BOOT = 1;
+
+/* No rule and no recording: no set at all, rather than an empty one, which
+ * was a mapping and a page fault at every start without rules. decide()
+ * passes every call when there is none; the seed is kept for engine_seed
+ * and the status bank, as an empty set kept it. */
+static int install_none(uint64_t seed)
+{
+        struct wb_status_bank *bank = status_bank_prepare(NULL, 0, seed);
+        struct ruleset *old;
+
+        asymmetric_init(false);
+        none_seed = seed;
+        old = atomic_exchange_explicit(&active, NULL, memory_order_seq_cst);
+        atomic_store_explicit(&wb_engine_armed, 0, memory_order_release);
+        status_bank_publish(bank);
+        if (old)
+                retire(old);
+        reclaim();
+        return 0;
 }
 
 int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
 {
-        size_t head = sizeof(struct ruleset) + n * sizeof(struct wb_rule);
+        size_t head =
+            sizeof(struct ruleset) + n * (sizeof(struct rule_rt) + sizeof(struct wb_rule));
         size_t slots = (size_t)n * WB_FD_MAX * sizeof(struct slot);
         size_t page = 4096, bytes;
         struct ruleset *rs, *old;
@@ -268,6 +300,8 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 errno = EINVAL;
                 return -1;
         }
+        if (!n && !record_active())
+                return install_none(seed);
         head = (head + page - 1) & ~(page - 1);
         bytes = head + slots;
         /* mmap, not malloc: this also runs in a forked child of a threaded
@@ -276,10 +310,19 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                   -1, 0);
         if (rs == MAP_FAILED)
                 return -1;
+        if (head > page) {
+                /* the head is written whole just below: one call makes its
+                 * pages, cheaper than a fault each (half the time in a VM);
+                 * a kernel without it (< 5.14) faults them in as before */
+                int saved = errno;
+                madvise(rs, head, WB_MADV_POPULATE_WRITE);
+                errno = saved;
+        }
         rs->n = n;
         atomic_init(&rs->seed, seed);
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
+        rs->rules = (struct wb_rule *)&rs->r[n];
         bank = status_bank_prepare(rules, n, seed);
         rs->bank = status_bank_index(bank);
         asymmetric_init(false);
@@ -354,7 +397,7 @@ const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injec
 uint64_t engine_seed(void)
 {
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
-        return rs ? atomic_load_explicit(&rs->seed, memory_order_relaxed) : 1;
+        return rs ? atomic_load_explicit(&rs->seed, memory_order_relaxed) : none_seed;
 }
 
 void engine_restart_counts(void)
@@ -376,7 +419,7 @@ int engine_reseed(uint64_t seed)
         struct ruleset *rs = atomic_load_explicit(&active, memory_order_acquire);
 
         if (!rs)
-                return 0;
+                return install_none(seed);
         for (unsigned i = 0; i < rs->n; i++)
                 rules[i] = rs->rules[i];
         return engine_install(rules, rs->n, seed);

@@ -82,7 +82,8 @@ extern _Atomic uint32_t wb_engine_armed __attribute__((visibility("hidden")));
 /* Names rules with process= are matched against (argv[0] and exe basenames). */
 void engine_set_process_names(const char *argv0, const char *exe);
 
-/* Build and publish a rule set (replacing the active one). 0 / -1 (ENOMEM). */
+/* Build and publish a rule set (replacing the active one); no rule and no
+ * recording publish none, which maps nothing. 0 / -1 (ENOMEM). */
 int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed);
 
 /* Decide for one call; d is filled for WB_FAIL and WB_SHORT. A WB_FAIL is

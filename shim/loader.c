@@ -7,10 +7,12 @@
  * from an object that has an RPATH or RUNPATH) is passed on by a tail
  * call, which leaves the program's return address in place; its objects
  * join the table at the next refresh. Every other dlopen is made here and
- * followed by a refresh: the loader searches the same places for it from
- * this library, which has neither. Both run in the program's ordinary
+ * followed by a refresh (once the table is built at all, see site.h):
+ * the loader searches the same places for it from this library, which has
+ * neither. Both run in the program's ordinary
  * context (dlopen is not async-signal-safe), never on a wrapped call's path.
  */
+#include "boot.h"
 #include "site.h"
 
 #include <dlfcn.h>
@@ -22,19 +24,21 @@
 
 #define WB_EXPORT __attribute__((visibility("default")))
 
-static void *(*_Atomic next_dlopen)(const char *, int);
-static int (*_Atomic next_dlclose)(void *);
+typedef void *(*dlopen_fn)(const char *, int);
+typedef int (*dlclose_fn)(void *);
+static _Atomic(dlopen_fn) next_dlopen WB_BOOT;
+static _Atomic(dlclose_fn) next_dlclose WB_BOOT;
 
 static void bind(void)
 {
-        atomic_store(&next_dlopen, (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen"));
-        atomic_store(&next_dlclose, (int (*)(void *))dlsym(RTLD_NEXT, "dlclose"));
+        atomic_store(&next_dlopen, (dlopen_fn)dlsym(RTLD_NEXT, "dlopen"));
+        atomic_store(&next_dlclose, (dlclose_fn)dlsym(RTLD_NEXT, "dlclose"));
 }
 
 static void refresh_keeping_errno(void)
 {
         int saved = errno;
-        site_refresh();
+        site_follow();
         errno = saved;
 }
 

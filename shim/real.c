@@ -1,6 +1,8 @@
 /* real.c - binds the real libc functions once (see real.h). */
 #include "real.h"
 
+#include "boot.h"
+
 #include <dlfcn.h>
 
 /* An entry's first value: bind the table, then call through it; while a
@@ -22,9 +24,9 @@ WB_REAL_FUNCS(WB_REAL_FIRST)
 #undef WB_REAL_FIRST
 
 #define WB_REAL_INIT(ret, name, params, args, fallback) .name = first_##name,
-struct wb_real_table wb_real = {WB_REAL_FUNCS(WB_REAL_INIT)};
+struct wb_real_table wb_real WB_BOOT = {WB_REAL_FUNCS(WB_REAL_INIT)};
 #undef WB_REAL_INIT
-_Atomic int wb_real_state;
+_Atomic int wb_real_state WB_BOOT;
 
 bool real_bind(void)
 {

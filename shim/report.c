@@ -1,6 +1,7 @@
 /* report.c - log lines and the JSON report (see report.h). */
 #include "report.h"
 
+#include "boot.h"
 #include "counter.h"
 #include "fdstate.h"
 #include "fmt.h"
@@ -19,10 +20,11 @@
 int wb_log_fd = LOG_NONE;          /* report.h */
 static char log_path[PATH_MAX];    /* absolute, with %p unexpanded; "" for stderr */
 static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none */
+static bool reporting WB_BOOT;     /* report_path is set (read without touching its page) */
 uint64_t wb_spin_limit = 1000;     /* report.h */
 /* the counts (calls, spin, the rules') are in the status, wb_status */
 static _Atomic bool spin_warned, report_done;
-static pid_t owner; /* the process these counters belong to */
+static pid_t owner WB_BOOT; /* the process these counters belong to */
 
 /* path with %p replaced by the pid */
 static void expand_path(const char *pattern, char *out, size_t size)
@@ -64,16 +66,20 @@ static void open_status(bool fresh)
 
 int report_init(const struct wb_settings *s, struct wb_diag *d)
 {
-        owner = getpid();
         wb_spin_limit = s->spin_limit;
-        snprintf(wb_status->program, sizeof wb_status->program, "%s",
-                 program_invocation_name ? program_invocation_name : "");
+        const char *program = program_invocation_name ? program_invocation_name : "";
+
+        fmt_copy(wb_status->program, sizeof wb_status->program, program, strlen(program));
         report_set_scenarios(s->scenarios ? s->scenarios : "");
-        if (s->report && config_absolute_path(s->report, report_path, sizeof report_path, d,
-                                              "WOULDBLOCK_REPORT"))
-                return -1;
-        if (report_path[0])
+        if (s->report) {
+                owner = getpid(); /* only the report needs it */
+                if (config_absolute_path(s->report, report_path, sizeof report_path, d,
+                                         "WOULDBLOCK_REPORT"))
+                        return -1;
+                reporting = true;
+                status_keep_rules(true);
                 open_status(false);
+        }
         if (!s->log)
                 return 0;
         if (strcmp(s->log, "stderr") != 0 &&
@@ -90,12 +96,12 @@ int report_init(const struct wb_settings *s, struct wb_diag *d)
 
 void report_set_scenarios(const char *list)
 {
-        snprintf(wb_status->scenarios, sizeof wb_status->scenarios, "%s", list);
+        fmt_copy(wb_status->scenarios, sizeof wb_status->scenarios, list, strlen(list));
 }
 
 void report_restart(void)
 {
-        if (report_path[0])
+        if (reporting)
                 open_status(!strstr(report_path, "%p"));
         for (int c = 0; c < WB_CALL_COUNT; c++) {
                 WB_STATUS_ZERO(wb_status, calls_seen[c]);
@@ -215,7 +221,7 @@ void report_write(void)
         int fd, saved = errno;
 
         /* a vfork child runs in our memory: it must leave our report alone */
-        if (!report_path[0] || getpid() != owner || atomic_exchange(&report_done, true))
+        if (!reporting || getpid() != owner || atomic_exchange(&report_done, true))
                 return;
         expand_path(report_path, path, sizeof path);
         fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,

@@ -1,6 +1,8 @@
 /* rules.c - the scenario language of SPEC §3: one rule line to a wb_rule. */
 #include "rules.h"
 
+#include "fmt.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -527,7 +529,7 @@ int rule_parse(const char *text, size_t len, const char *where, unsigned col_bas
                 end--;
         if (s == end)
                 return fail_at(&p, s, "empty rule");
-        snprintf(r->text, sizeof r->text, "%.*s", (int)(end - s), s);
+        fmt_copy(r->text, sizeof r->text, s, (size_t)(end - s));
 
         /* CALLS */
         const char *tok_end = s;
@@ -578,8 +580,12 @@ int rule_parse_list(const char *text, const char *name, struct wb_rule *rules, u
         char where[WB_NAME_MAX + 2];
         const char *s = text;
         unsigned pos = 0;
+        size_t wl = strnlen(name, sizeof where - 1);
 
-        snprintf(where, sizeof where, "%s:", name);
+        memcpy(where, name, wl); /* "%s:", cut to the buffer */
+        if (wl < sizeof where - 1)
+                where[wl++] = ':';
+        where[wl] = '\0';
         for (;;) {
                 const char *semi = strchr(s, ';');
                 const char *end = semi ? semi : s + strlen(s);
@@ -598,7 +604,7 @@ int rule_parse_list(const char *text, const char *name, struct wb_rule *rules, u
                         if (rule_parse(s, (size_t)(end - s), where, (unsigned)(s - text) + 1, r,
                                        diag))
                                 return -1;
-                        snprintf(r->scenario, sizeof r->scenario, "%s", name);
+                        fmt_copy(r->scenario, sizeof r->scenario, name, strlen(name));
                         r->line = ++pos;
                         (*n)++;
                 }

@@ -1,5 +1,8 @@
 /* site.c - the loaded objects' address ranges (see site.h).
  *
+ * Built only once a rule set needs it (site_need): start-up without site=
+ * or recording makes no mapping, no readlink and touches none of its pages.
+ *
  * Two copies of the table and a sequence count, as the kernel's "latch":
  * readers use copy[seq & 1] and retry if seq moved meanwhile; the refresh
  * moves readers to the other copy before writing one, so a reader never
@@ -7,6 +10,9 @@
  * thread.
  */
 #include "site.h"
+
+#include "boot.h"
+#include "fmt.h"
 
 #include <link.h>
 #include <pthread.h>
@@ -32,10 +38,11 @@ struct table {
         char names[NAMES_BYTES];
 };
 
-static _Atomic(struct table *) copies; /* two of them; NULL before the first refresh */
-static _Atomic unsigned seq;
-static pthread_mutex_t refresh_lock = PTHREAD_MUTEX_INITIALIZER;
-static char exe_name[WB_SITE_MAX];
+static _Atomic(struct table *) copies WB_BOOT; /* two of them; NULL before the first refresh */
+_Atomic unsigned wb_site_seq WB_BOOT;          /* site.h */
+#define seq wb_site_seq
+static pthread_mutex_t refresh_lock WB_BOOT = PTHREAD_MUTEX_INITIALIZER;
+static char exe_name[WB_SITE_MAX] WB_BOOT;
 
 static const char *base_name(const char *path)
 {
@@ -102,17 +109,25 @@ static void copy_table(struct table *to, const struct table *from)
         memcpy(to->names, from->names, from->names_len);
 }
 
-void site_refresh(void)
+/* Build the table if there is none yet (first), rebuild the one there is
+ * (again). */
+static void refresh(bool first, bool again)
 {
         struct table *t;
 
         pthread_mutex_lock(&refresh_lock);
         t = atomic_load_explicit(&copies, memory_order_acquire);
+        if (t ? !again : !first) {
+                pthread_mutex_unlock(&refresh_lock);
+                return;
+        }
         if (!t) {
-                char exe[4096];
-                ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-                exe[n > 0 ? n : 0] = '\0';
-                snprintf(exe_name, sizeof exe_name, "%s", base_name(exe));
+                if (!exe_name[0]) {
+                        char exe[4096];
+                        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+                        exe[n > 0 ? n : 0] = '\0';
+                        site_set_exe(exe);
+                }
                 t = mmap(NULL, 2 * sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                          -1, 0);
                 if (t == MAP_FAILED) {
@@ -122,6 +137,9 @@ void site_refresh(void)
                 build(&t[0]);
                 copy_table(&t[1], &t[0]);
                 atomic_store_explicit(&copies, t, memory_order_release);
+                /* the epoch moves as with any refresh: an answer worked out
+                 * while there was no table (every place unknown) is stale */
+                atomic_fetch_add_explicit(&seq, 2, memory_order_seq_cst);
         } else {
                 /* readers to copy 1 while copy 0 is rebuilt, then back */
                 unsigned s = atomic_load_explicit(&seq, memory_order_relaxed);
@@ -135,9 +153,26 @@ void site_refresh(void)
         pthread_mutex_unlock(&refresh_lock);
 }
 
-unsigned site_epoch(void)
+void site_set_exe(const char *path)
 {
-        return atomic_load_explicit(&seq, memory_order_acquire);
+        const char *name = base_name(path);
+        fmt_copy(exe_name, sizeof exe_name, name, strlen(name));
+}
+
+void site_refresh(void)
+{
+        refresh(true, true);
+}
+
+void site_need(void)
+{
+        if (!atomic_load_explicit(&copies, memory_order_acquire))
+                refresh(true, false);
+}
+
+void site_follow(void)
+{
+        refresh(false, true);
 }
 
 void site_after_fork(void)

@@ -1,6 +1,7 @@
 /* status.c - counts that survive the process (see status.h). */
 #include "status.h"
 
+#include "boot.h"
 #include "fmt.h"
 
 #include <errno.h>
@@ -13,9 +14,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+static char file_path[PATH_MAX]; /* the status file of this process, "" for none */
+/* Its header (the program's name, the scenarios, a bank's header: all that
+ * start-up writes of it) at the start of .bss, on the page the dynamic
+ * loader writes anyway (boot.h): defined after file_path, which the
+ * compiler then puts after it. */
 static struct wb_status initial;
 struct wb_status *wb_status = &initial;
-static char file_path[PATH_MAX]; /* the status file of this process, "" for none */
+static bool keep_rules WB_BOOT; /* status_keep_rules */
 
 int status_open(const char *path)
 {
@@ -61,16 +67,26 @@ int status_open(const char *path)
         return 0;
 }
 
+void status_keep_rules(bool keep)
+{
+        keep_rules = keep;
+}
+
 struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned n, uint64_t seed)
 {
-        struct wb_status_bank *b = &wb_status->banks[(atomic_load(&wb_status->bank) + 1) & 1];
+        /* the bank in use, while no set has used it (the first install: its
+         * header shares the status's first page with the program's name) */
+        unsigned cur = atomic_load(&wb_status->bank) & 1;
+        struct wb_status_bank *b = &wb_status->banks[wb_status->banks[cur].used ? cur ^ 1 : cur];
 
         b->n = n < WB_MAX_RULES ? n : WB_MAX_RULES;
         b->seed = seed;
         for (unsigned i = 0; i < b->n; i++) {
-                memcpy(b->rule[i].text, rules[i].text, sizeof b->rule[i].text);
-                memcpy(b->rule[i].scenario, rules[i].scenario, sizeof b->rule[i].scenario);
-                b->rule[i].line = rules[i].line;
+                if (keep_rules) {
+                        memcpy(b->rule[i].text, rules[i].text, sizeof b->rule[i].text);
+                        memcpy(b->rule[i].scenario, rules[i].scenario, sizeof b->rule[i].scenario);
+                        b->rule[i].line = rules[i].line;
+                }
                 /* a bank never used is zero: start-up touches no shard's page */
                 if (b->used) {
                         WB_STATUS_ZERO(wb_status, counted[status_bank_index(b)][i]);

@@ -99,11 +99,17 @@ static inline struct wb_status_shard *status_own_shard(unsigned shard)
  * errno (the status stays where it was). */
 int status_open(const char *status_path);
 
-/* An install: the bank not in use, filled with the rules, its counters
- * zeroed in every shard; then published once the engine uses it. A thread still in the
+/* An install: the bank not in use (or the one in use, while no set has
+ * used it), filled with the rules, its counters zeroed in every shard;
+ * then published once the engine uses it. A thread still in the
  * set replaced two installs ago may add to a reused bank: under concurrent
  * rule swaps a total can be off by the calls in flight. */
 struct wb_status_bank *status_bank_prepare(const struct wb_rule *rules, unsigned n, uint64_t seed);
+/* Whether the banks keep the rules' texts, scenarios and lines: only a
+ * report reads them (report_init asks for them when a report is asked
+ * for). Without, an install writes the bank's header alone: 21 rules' texts
+ * are three pages, each a page fault. Off until asked. */
+void status_keep_rules(bool keep);
 void status_bank_publish(struct wb_status_bank *bank);
 /* Which of the two banks (0, 1): the index of its counters in a shard. */
 unsigned status_bank_index(const struct wb_status_bank *bank);

@@ -2,6 +2,7 @@
 """run.py - `make bench`: what wouldblock costs, beside strace and libfiu.
 
   run.py [--build DIR] [--iterations N] [--runs R] [--startup-runs S]
+         [--only SECTION[,SECTION...]]   # ping, inject, startup, rss
   run.py --smoke [--build DIR]      # TAP: the machinery works (tiny counts, no timing)
 
 Measures, interleaving the configurations across the R repetitions so that a
@@ -504,6 +505,8 @@ def rss_once(bench, env, preloaded):
 
 
 def rotate(items, k):
+    if not items:
+        return []
     k %= len(items)
     return items[k:] + items[:k]
 
@@ -590,21 +593,28 @@ class Results:
         return [(k, v) for k, v in self.invalid.items() if v.startswith("invalid")]
 
 
-def measure(bench, n, runs, startup_runs, progress=True):
+SECTIONS = ("ping", "inject", "startup", "rss")
+
+
+def measure(bench, n, runs, startup_runs, progress=True, only=SECTIONS):
     res = Results()
     res.load.append(load_average())
     jobs = []
-    for mode, _ in PING_MODES:
-        for key, _, cfg in PING_CONFIGS:
-            jobs.append((("ping", mode, key), cfg, mode))
-    for mode, _ in INJECT_MODES:
-        for key, _, cfg in INJECT_CONFIGS:
-            jobs.append((("inject", mode, key), cfg, mode))
-    st_cfgs = startup_configs(bench)
+    if "ping" in only:
+        for mode, _ in PING_MODES:
+            for key, _, cfg in PING_CONFIGS:
+                jobs.append((("ping", mode, key), cfg, mode))
+    if "inject" in only:
+        for mode, _ in INJECT_MODES:
+            for key, _, cfg in INJECT_CONFIGS:
+                jobs.append((("inject", mode, key), cfg, mode))
+    st_cfgs = startup_configs(bench) if "startup" in only else []
+    rss_cfgs = rss_configs(bench) if "rss" in only else []
     batch = max(1, startup_runs // runs)
 
     try:
-        res.library = check_library_loads(bench)
+        if st_cfgs:
+            res.library = check_library_loads(bench)
     except Broken as e:
         for key, _, _ in st_cfgs:
             res.invalid[("startup", key)] = "invalid: %s" % e
@@ -617,7 +627,7 @@ def measure(bench, n, runs, startup_runs, progress=True):
             res.add_ping(key, bench, cfg, mode, n)
         for key, _, env in rotate(st_cfgs, rep):
             res.attempt(("startup", key), lambda env=env: spawn_batch(bench, env, batch))
-        for key, _, env, pre in rotate(rss_configs(bench), rep):
+        for key, _, env, pre in rotate(rss_cfgs, rep):
             res.attempt(("rss", key), lambda env=env, pre=pre: [rss_once(bench, env, pre)])
     res.load.append(load_average())
     return res
@@ -643,7 +653,7 @@ def target_text(kind, wall, cpu):
     return text
 
 
-def render(res, n, runs, startup_runs):
+def render(res, n, runs, startup_runs, only=SECTIONS):
     out = []
     p = out.append
     p("## wouldblock benchmark")
@@ -668,7 +678,7 @@ def render(res, n, runs, startup_runs):
         "is in the tracer). Ratios are to plain on the same kind of fd. Targets are "
         "judged on wall time." % runs
     )
-    for mode, title in PING_MODES:
+    for mode, title in PING_MODES if "ping" in only else []:
         p("")
         p("### %s, %d iterations" % (title, n))
         p("")
@@ -704,6 +714,18 @@ def render(res, n, runs, startup_runs):
                     target_text(key, r, rc) if key in TARGETS else "",
                 )
             )
+    if "ping" in only:
+        render_ping_note(p)
+    if "inject" in only:
+        render_inject(p, res, n)
+    if "startup" in only:
+        render_startup(p, res, runs, startup_runs)
+    if "rss" in only:
+        render_rss(p, res, runs)
+    return "\n".join(out)
+
+
+def render_ping_note(p):
     p("")
     p(
         "Armed: the report of every armed run was checked: its rule counted every call "
@@ -712,6 +734,9 @@ def render(res, n, runs, startup_runs):
         "calls, output to /dev/null (strace injects only into calls it traces)."
         % STRACE_MAX_ITERATIONS
     )
+
+
+def render_inject(p, res, n):
     p("")
     p("### One call that fails with EAGAIN, %d calls" % n)
     p("")
@@ -745,6 +770,9 @@ def render(res, n, runs, startup_runs):
                     target_text("injected", m, c) if key == "injecting" else "",
                 )
             )
+
+
+def render_startup(p, res, runs, startup_runs):
     p("")
     per = max(1, startup_runs // runs) * runs
     lib = ", library: %d scenarios, %d rules" % res.library if res.library else ""
@@ -779,6 +807,9 @@ def render(res, n, runs, startup_runs):
                 target_text("startup", diff, diff_cpu) if key == "library" else "",
             )
         )
+
+
+def render_rss(p, res, runs):
     p("")
     p(
         "### Resident memory of a small program (`ping rss`: 1000 pipe pings, "
@@ -809,7 +840,6 @@ def render(res, n, runs, startup_runs):
                 "" if key == "plain" or base is None else "%+d" % (med["vm_rss_kib"] - base),
             )
         )
-    return "\n".join(out)
 
 
 # ---- the smoke test: TAP, tiny counts, nothing timed is checked ----
@@ -903,6 +933,11 @@ def smoke(bench):
     missing = [r for r in rows if r not in text]
     t.ok(not missing and not res.broken(), "the full table renders with every row valid",
          "missing rows: %s\nbroken: %s\n%s" % (missing, res.broken(), text))
+    res = measure(bench, 200, 1, 3, progress=False, only=("startup",))
+    text = render(res, 200, 1, 3, only=("startup",))
+    t.ok("### Start-up" in text and not any(label in text for _, label, _ in PING_CONFIGS)
+         and not res.broken(), "--only startup measures and renders the start-up table alone",
+         "broken: %s\n%s" % (res.broken(), text))
     print("1..%d" % t.n)
     return 1 if t.failed else 0
 
@@ -915,8 +950,16 @@ def main():
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
     ap.add_argument("--startup-runs", type=int,
                     default=int(os.environ.get("BENCH_STARTUP_RUNS", "200")))
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help="comma-separated sections to measure: %s (default: all)"
+                    % ", ".join(SECTIONS))
     ap.add_argument("--smoke", action="store_true", help="TAP smoke test of the machinery")
     args = ap.parse_args()
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    unknown = [x for x in only if x not in SECTIONS]
+    if unknown or not only:
+        ap.error("--only: unknown section %s (known: %s)"
+                 % (", ".join(unknown) or "(none)", ", ".join(SECTIONS)))
 
     bench = Bench(args.build)
     try:
@@ -928,8 +971,8 @@ def main():
             return smoke(bench)
         if args.iterations < 1 or args.runs < 1 or args.startup_runs < 1:
             ap.error("counts must be >= 1")
-        res = measure(bench, args.iterations, args.runs, args.startup_runs)
-        print(render(res, args.iterations, args.runs, args.startup_runs))
+        res = measure(bench, args.iterations, args.runs, args.startup_runs, only=only)
+        print(render(res, args.iterations, args.runs, args.startup_runs, only=only))
         broken = res.broken()
         if broken:
             print("", file=sys.stderr)

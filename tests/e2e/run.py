@@ -317,6 +317,49 @@ def outcome(result, key, expected):
         raise Fail("%s: expected %r, got %r\n%s" % (key, expected, got, result.describe()))
 
 
+def startup_syscalls(s, env):
+    """The readlink, getpid and membarrier calls of /bin/true's run under
+    the library with env (strace: /bin/true itself makes none of them)."""
+    if not shutil.which("strace"):
+        raise Skip("strace is not installed")
+    if len(s.preload) > 1 or s.musl:
+        raise Skip("a sanitizer runtime or musl's loader makes calls of its own")
+    out = os.path.join(s.newdir("strace"), "trace")
+    argv = ["strace", "-f", "-qq", "-o", out, "-e", "trace=readlink,readlinkat,getpid,membarrier,mmap",
+            "-E", "LD_PRELOAD=" + s.lib, "/bin/true"]
+    r = s.run(argv, env=env, preload=False, log=False)
+    if r.rc != 0 and not os.path.exists(out):
+        raise Skip("strace cannot trace here: %s" % (r.stderr.strip().splitlines() or ["?"])[-1])
+    check(r.rc == 0, "exit status %d\n%s" % (r.rc, r.describe()))
+    calls = []
+    with open(out) as f:
+        for line in f:
+            m = re.match(r"(?:\d+ +)?(\w+)\(([^,)]*)", line)
+            if m and m.group(1) == "mmap":
+                # the loader's mappings and libc's are not ours; a rule
+                # set's is MAP_NORESERVE (its per-fd slots)
+                if "MAP_NORESERVE" in line:
+                    calls.append("mmap(MAP_NORESERVE")
+            elif m:
+                calls.append("%s(%s" % m.groups())  # the name and the first argument
+    return calls
+
+
+@case("init: start-up makes no system call that no rule needs (without rules: one membarrier)")
+def _(s):
+    # the executable's name (readlink) is read for process=, site= and
+    # recording only, the pid for a report only, and membarrier registers
+    # without a query first; without rules no rule set is mapped at all
+    equal(startup_syscalls(s, {}), ["membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"],
+          "system calls")
+    equal(startup_syscalls(s, {"WOULDBLOCK_SCENARIO": "first-read"}),
+          ["mmap(MAP_NORESERVE", "membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"],
+          "system calls")
+    got = startup_syscalls(s, {"WOULDBLOCK_RULES": "read process=true"})
+    equal(got, ['readlink("/proc/self/exe"', "mmap(MAP_NORESERVE",
+                "membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"], "system calls with process=")
+
+
 # Python: the would-block handling of the standard library and of typical code.
 
 

@@ -180,6 +180,17 @@ def _(s):
     expect_outcomes(r, {"exe": ["-1 EAGAIN"] * 2, "lib": ["4", "4"]})
 
 
+@case("site=: a rule set through the API in a process started without one builds the table")
+def _(s):
+    own_sites(s)
+    # the table is built when the first rule needing it is installed, not
+    # at start: then with the objects loaded before it, here libsitedl.so
+    dl = os.path.join(s.build, "site", "libsitedl.so")
+    r = s.run([s.python, os.path.join(HERE, "pyapisite.py"), dl, "read site=libsitedl.so"]).ok()
+    equal(r.stdout.splitlines(), ["before dl 4", "before py 1", "after dl -1 EAGAIN", "after py 1"],
+          "outcomes")
+
+
 @case("site=MODULE+0xOFFSET: the offset the recording prints hits that call and no other")
 def _(s):
     own_sites(s)

@@ -449,15 +449,41 @@ static void test_settings_errors(void **state)
         expect_msg(diag.msg, "WOULDBLOCK_SPIN_LIMIT:1: 'many' is not an unsigned integer");
 }
 
-/* settings from the environment, then resolve; the test frees cfg */
+/* settings from the environment, then resolve; the test frees cfg. The
+ * library's start-up form, config_resolve_shared, must give the same rules
+ * or the same message: every resolve test checks it too. */
 static int resolve(struct wb_config *cfg, struct wb_rule *rules, unsigned *n, struct wb_diag *diag)
 {
+        static struct wb_rule buf[WB_MAX_RULES];
+        static struct wb_config storage;
         struct wb_settings s;
+        const struct wb_config *shared;
+        const struct wb_rule *got;
+        struct wb_diag shared_diag = {{0}};
+        unsigned shared_n = 99;
+        int r, shared_r;
 
         memset(cfg, 0, sizeof *cfg); /* so the test may free it whatever happened */
         if (config_settings(&s, diag))
                 return -1;
-        return config_resolve(&s, cfg, rules, n, diag);
+        r = config_resolve(&s, cfg, rules, n, diag);
+        shared_r = config_resolve_shared(&s, &storage, &shared, buf, &got, &shared_n, &shared_diag);
+        assert_int_equal(shared_r, r);
+        if (r) {
+                assert_string_equal(shared_diag.msg, diag->msg);
+                assert_null(shared);
+                return r;
+        }
+        assert_int_equal(shared_n, *n);
+        if (*n)
+                assert_memory_equal(got, rules, *n * sizeof *rules);
+        if (s.config || s.scenarios)
+                assert_string_equal(shared->path, cfg->path);
+        else
+                assert_null(shared);
+        if (shared == &storage)
+                config_free(&storage);
+        return r;
 }
 
 static void test_resolve_nothing(void **state)
@@ -600,6 +626,82 @@ static void test_resolve_config_file(void **state)
                  strerror(ENOENT));
         expect_msg(diag.msg, expected);
         config_free(&cfg);
+}
+
+/* The embedded scenarios' rules are used where they lie when they are one
+ * run of the library, in order; other selections are copied. */
+static void test_resolve_shared_in_place(void **state)
+{
+        static struct wb_rule buf[WB_MAX_RULES];
+        struct wb_config storage, lib;
+        const struct wb_config *cfg;
+        const struct wb_rule *rules;
+        struct wb_settings s;
+        struct wb_diag diag = {{0}};
+        const struct wb_scenario *a, *b;
+        char list[WB_MAX_SCENARIOS * (WB_NAME_MAX + 1)];
+        size_t used = 0;
+        unsigned n;
+        (void)state;
+
+        assert_int_equal(config_load(NULL, &lib, &diag), 0);
+        assert_true(lib.n_scenarios >= 3);
+        a = &lib.scenarios[0];
+        b = &lib.scenarios[1];
+        assert_true(a->n_rules > 0 && b->n_rules > 0);
+
+        /* one scenario: its own rules, and the library itself as cfg */
+        setenv("WOULDBLOCK_SCENARIO", a->name, 1);
+        assert_int_equal(config_settings(&s, &diag), 0);
+        assert_int_equal(config_resolve_shared(&s, &storage, &cfg, buf, &rules, &n, &diag), 0);
+        assert_ptr_equal(cfg, &wb_embedded_parsed.cfg);
+        assert_ptr_equal(rules, &wb_embedded_rules[a->first_rule].rule);
+        assert_int_equal(n, a->n_rules);
+
+        /* every scenario, in the library's order: all its rules, in place */
+        for (unsigned i = 0; i < lib.n_scenarios; i++)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? "," : "",
+                                         lib.scenarios[i].name);
+        setenv("WOULDBLOCK_SCENARIO", list, 1);
+        assert_int_equal(config_settings(&s, &diag), 0);
+        assert_int_equal(config_resolve_shared(&s, &storage, &cfg, buf, &rules, &n, &diag), 0);
+        assert_ptr_equal(rules, &wb_embedded_rules[0].rule);
+        assert_int_equal(n, lib.n_rules);
+
+        /* out of order, twice the same, or with WOULDBLOCK_RULES: a copy */
+        snprintf(list, sizeof list, "%s,%s", b->name, a->name);
+        setenv("WOULDBLOCK_SCENARIO", list, 1);
+        assert_int_equal(config_settings(&s, &diag), 0);
+        assert_int_equal(config_resolve_shared(&s, &storage, &cfg, buf, &rules, &n, &diag), 0);
+        assert_ptr_equal(rules, buf);
+        assert_int_equal(n, a->n_rules + b->n_rules);
+        assert_memory_equal(&buf[b->n_rules], &wb_embedded_rules[a->first_rule].rule,
+                            a->n_rules * sizeof *buf);
+        snprintf(list, sizeof list, "%s,%s", a->name, a->name);
+        setenv("WOULDBLOCK_SCENARIO", list, 1);
+        assert_int_equal(config_settings(&s, &diag), 0);
+        assert_int_equal(config_resolve_shared(&s, &storage, &cfg, buf, &rules, &n, &diag), 0);
+        assert_ptr_equal(rules, buf);
+        assert_int_equal(n, 2 * a->n_rules);
+        setenv("WOULDBLOCK_SCENARIO", a->name, 1);
+        setenv("WOULDBLOCK_RULES", "read", 1);
+        assert_int_equal(config_settings(&s, &diag), 0);
+        assert_int_equal(config_resolve_shared(&s, &storage, &cfg, buf, &rules, &n, &diag), 0);
+        assert_ptr_equal(rules, buf);
+        assert_int_equal(n, a->n_rules + 1);
+        assert_string_equal(buf[a->n_rules].scenario, "WOULDBLOCK_RULES");
+
+        /* a file is parsed into the storage given */
+        unsetenv("WOULDBLOCK_RULES");
+        setenv("WOULDBLOCK_CONFIG", write_conf("[mine]\nrecv when=3\n"), 1);
+        setenv("WOULDBLOCK_SCENARIO", "mine", 1);
+        assert_int_equal(config_settings(&s, &diag), 0);
+        assert_int_equal(config_resolve_shared(&s, &storage, &cfg, buf, &rules, &n, &diag), 0);
+        assert_ptr_equal(cfg, &storage);
+        assert_int_equal(n, 1);
+        assert_int_equal(rules[0].calls, WB_CALL_BIT(WB_RECV));
+        config_free(&storage);
+        config_free(&lib);
 }
 
 static void test_resolve_too_many_rules(void **state)
@@ -834,6 +936,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_resolve_embedded_scenarios, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_resolve_unknown_scenario, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_resolve_config_file, clean_env, clean_up),
+            cmocka_unit_test_setup_teardown(test_resolve_shared_in_place, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_resolve_too_many_rules, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_embedded_library_parses, clean_env, clean_up),
             cmocka_unit_test_setup_teardown(test_embedded_library_keeps_kernel_contract, clean_env,

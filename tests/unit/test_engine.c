@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "fdstate.h"
 #include "site.h"
+#include "status.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -849,6 +850,71 @@ static enum wb_verdict decide_from(const void *place, int fd, struct wb_decision
         return engine_decide(&c, d);
 }
 
+/* No rule: no set at all (nothing mapped), yet the seed is kept as an
+ * empty set kept it, for reseeding and the report, and rules installed
+ * later work as ever. */
+static void test_no_rules_install_no_set(void **state)
+{
+        const struct wb_status_bank *b;
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        assert_int_equal(engine_install(NULL, 0, 7), 0);
+        assert_int_equal(engine_rule_count(), 0);
+        assert_int_equal(engine_seed(), 7);
+        b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
+        assert_int_equal(b->n, 0);
+        assert_int_equal(b->seed, 7);
+        assert_int_equal(wb_engine_armed, 0);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+
+        assert_int_equal(engine_reseed(9), 0);
+        assert_int_equal(engine_seed(), 9);
+        b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
+        assert_int_equal(b->seed, 9);
+
+        install("read when=1", 5);
+        assert_int_equal(engine_seed(), 5);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(engine_install(NULL, 0, 3), 0);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(engine_seed(), 3);
+}
+
+/* The rules' texts go into the status only when a report is asked for,
+ * the only reader of them: otherwise an install writes none of those pages
+ * (each a page fault at start-up). The counts are kept either way. */
+static void test_status_keeps_texts_for_reports_only(void **state)
+{
+        const struct wb_status_bank *b;
+        struct wb_decision d;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        status_keep_rules(false);
+        for (int i = 0; i < 2; i++) { /* both banks */
+                install("write when=9; read when=1", 1);
+                b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
+                assert_int_equal(b->n, 2);
+                assert_int_equal(b->rule[0].text[0], '\0');
+                assert_int_equal(b->rule[1].scenario[0], '\0');
+        }
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        expect_totals(1, 1, 1);
+
+        status_keep_rules(true);
+        install("write when=9; read when=1", 1);
+        b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
+        assert_string_equal(b->rule[0].text, "write when=9");
+        assert_string_equal(b->rule[1].text, "read when=1");
+        assert_string_equal(b->rule[1].scenario, "WOULDBLOCK_RULES");
+        assert_int_equal(b->rule[1].line, 2);
+        status_keep_rules(false);
+}
+
 static void test_site_filter(void **state)
 {
         const void *here = (const void *)test_site_filter, *in_libc = (const void *)abort,
@@ -1548,6 +1614,8 @@ int main(void)
             T(test_port_filter),
             T(test_fd_filter),
             T(test_process_filter),
+            T(test_no_rules_install_no_set),
+            T(test_status_keeps_texts_for_reports_only),
             T(test_site_filter),
             T(test_site_answer_follows_the_table),
             T(test_first_firing_rule_decides),

@@ -3,6 +3,8 @@
  */
 #include "wbtest.h"
 
+#include "fmt.h"
+
 #include <errno.h>
 
 /* ---- CALLS ---- */
@@ -967,9 +969,39 @@ static void test_round_trip_single_with_step(void **state)
         round_trip("read when=1,2..2+5,9");
 }
 
+/* fmt_copy is snprintf(dst, size, "%.*s", n, src) without the formatter
+ * (the parser uses it for the rule's text and scenario) */
+static void test_fmt_copy_is_snprintf(void **state)
+{
+        const char *srcs[] = {"", "a", "read when=1", "0123456789abcdef"};
+        char got[20], want[20];
+        (void)state;
+
+        for (size_t i = 0; i < N_ELEMS(srcs); i++)
+                for (size_t size = 1; size <= sizeof got; size++)
+                        for (size_t n = 0; n <= strlen(srcs[i]) + 2; n++) {
+                                memset(got, 'x', sizeof got);
+                                memset(want, 'x', sizeof want);
+                                fmt_copy(got, size, srcs[i], n);
+                                snprintf(want, size, "%.*s", (int)n, srcs[i]);
+                                assert_memory_equal(got, want, sizeof got);
+                        }
+        /* a long scenario name is cut, never overrun */
+        struct wb_rule r[1];
+        struct wb_diag diag = {{0}};
+        unsigned n = 0;
+        char name[200];
+        memset(name, 'n', sizeof name - 1);
+        name[sizeof name - 1] = '\0';
+        assert_int_equal(rule_parse_list("read", name, r, &n, 1, &diag), 0);
+        assert_int_equal(strlen(r[0].scenario), WB_NAME_MAX - 1);
+        assert_string_equal(r[0].text, "read");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_fmt_copy_is_snprintf),
             cmocka_unit_test(test_single_calls),
             cmocka_unit_test(test_call_groups),
             cmocka_unit_test(test_errno_by_name_and_number),
