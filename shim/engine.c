@@ -57,7 +57,9 @@ struct ruleset {
         struct rule_rt r[];
 };
 
-_Atomic uint32_t wb_engine_armed;
+/* in .data, not .bss: on the page of the real functions' table and the status
+ * pointer, which the pass-through path touches anyway */
+_Atomic uint32_t wb_engine_armed __attribute__((section(".data")));
 static _Atomic(struct ruleset *) active;
 /* Threads inside the engine right now, by counter shard (counter.h), and
  * the sets replaced but maybe still in use. A reader counts itself in
