@@ -5,6 +5,9 @@
 
 __thread unsigned wb_shard_plus1 __attribute__((tls_model("initial-exec")));
 __thread uintptr_t wb_shard_row __attribute__((tls_model("initial-exec")));
+#ifdef __x86_64__
+_Atomic uintptr_t wb_shard_row_tpoff;
+#endif
 static _Atomic uint64_t claimed; /* bit s: shard s has an owner */
 static pthread_key_t release_key;
 static bool key_made;
@@ -22,6 +25,18 @@ static void release(void *arg)
 __attribute__((constructor)) static void make_key(void)
 {
         key_made = pthread_key_create(&release_key, release) == 0;
+}
+
+void counter_set_row(uintptr_t row)
+{
+        wb_shard_row = row;
+#ifdef __x86_64__
+        /* x86-64 ABI: the word at the thread pointer is the thread pointer */
+        uintptr_t tp;
+        __asm__("movq %%fs:0, %0" : "=r"(tp));
+        atomic_store_explicit(&wb_shard_row_tpoff, (uintptr_t)&wb_shard_row - tp,
+                              memory_order_relaxed);
+#endif
 }
 
 unsigned counter_pick_shard(void)

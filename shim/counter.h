@@ -30,6 +30,33 @@ unsigned counter_pick_shard(void);
  * and set back to 0 whenever the thread's shard changes (its release at
  * thread exit). Never set for the shared shard, whose adds are locked. */
 extern __thread uintptr_t wb_shard_row __attribute__((tls_model("initial-exec")));
+void counter_set_row(uintptr_t row);
+
+/* Reading wb_shard_row the usual way loads its offset from the thread
+ * pointer out of the GOT, a page the pass-through path touches for nothing
+ * else: after a system call (which empties the TLB on a kernel with page
+ * table isolation and no PCID) each page costs a TLB miss, far more than an
+ * instruction. The offset is the same in every thread, so counter_set_row
+ * keeps a copy in .data, beside what the path reads anyway, and the row is
+ * read %fs-relative through it (the copy 0: not known yet, the row is 0). */
+#ifdef __x86_64__
+extern _Atomic uintptr_t wb_shard_row_tpoff __attribute__((visibility("hidden")));
+#endif
+static inline uintptr_t counter_row(void)
+{
+#ifdef __x86_64__
+        uintptr_t off = atomic_load_explicit(&wb_shard_row_tpoff, memory_order_relaxed), row;
+        if (__builtin_expect(off == 0, 0))
+                return 0;
+        /* the copy as a memory input: not moved across what may change it */
+        __asm__("movq %%fs:(%1), %0"
+                : "=r"(row)
+                : "r"(off), "m"(*(const uintptr_t *)&wb_shard_row_tpoff));
+        return row;
+#else
+        return wb_shard_row;
+#endif
+}
 
 static inline unsigned counter_shard(void)
 {

@@ -96,6 +96,8 @@ struct ruleset {
         struct rule_rt r[];
 };
 
+/* WB_BOOT: in .data, on the page of the real functions' table and the
+ * status pointer, which the pass-through path touches anyway */
 _Atomic uint32_t wb_engine_armed WB_BOOT;
 static _Atomic(struct ruleset *) active WB_BOOT;
 /* Threads inside the engine right now, by counter shard (counter.h), and

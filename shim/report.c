@@ -125,8 +125,8 @@ void report_seen_slow(enum wb_call call)
 
         counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
         if (s != WB_SHARD_SHARED)
-                wb_shard_row =
-                    (uintptr_t)((char *)wb_status->shard[s].calls_seen - (char *)wb_status);
+                counter_set_row(
+                    (uintptr_t)((char *)wb_status->shard[s].calls_seen - (char *)wb_status));
         errno = saved;
 }
 

@@ -30,7 +30,7 @@ int report_init(const struct wb_settings *s, struct wb_diag *d);
  * then, keeping errno. */
 static inline bool report_seen_fast(enum wb_call call)
 {
-        uintptr_t row = wb_shard_row;
+        uintptr_t row = counter_row();
         if (__builtin_expect(row == 0, 0))
                 return false;
         counter_bump_own((_Atomic uint64_t *)((char *)wb_status + row) + call);

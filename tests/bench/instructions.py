@@ -12,9 +12,18 @@ memory) executed in libwouldblock.so, found by address in the disassembly.
 Under valgrind the kernel's membarrier(2) is not available, so the reader
 bracket takes its fenced form (one mfence, not a locked instruction, not
 counted here).
+
+A second table: the distinct 4 KiB pages the library's own instructions
+touch (code and data, the stack left out) in one passed-through call, before
+and after the system call, from valgrind's lackey. Where the kernel isolates
+page tables without PCID every system call empties the TLB, and each of
+these pages is a TLB miss: on such a machine a page weighs more than tens
+of instructions.
 """
 
 import argparse
+import collections
+import glob
 import os
 import re
 import shutil
@@ -105,6 +114,67 @@ def explore_rule(ping, lib, mode):
     sys.exit("no read point from ping in the recording")
 
 
+PAGE = 12  # log2 of the page size
+STACK_FROM = 0x1000000000  # valgrind puts the client's stack above this
+
+
+def symbol_offsets(lib):
+    out = subprocess.run(["nm", lib], capture_output=True, text=True, check=True).stdout
+    syms = {}
+    for line in out.splitlines():
+        p = line.split()
+        if len(p) == 3:
+            syms[p[2]] = int(p[0], 16)
+    return syms
+
+
+def pages_per_call(ping, lib, mode, wrappers):
+    """(before, after): distinct pages the library touches in one passed-through
+    call of the ping's steady state, before and after the real function ran."""
+    syms = symbol_offsets(lib)
+    size = max(syms.values()) + (1 << PAGE)
+    with tempfile.TemporaryDirectory() as d:
+        log = os.path.join(d, "lackey")
+        p = subprocess.run(
+            ["valgrind", "--tool=lackey", "--trace-mem=yes", "--log-file=" + log, ping, mode,
+             "3000", "--no-pin"], env=env_for(lib, ""), capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit("ping %s under lackey failed: %s" % (mode, p.stderr[-400:]))
+        with open(log) as f:
+            trace = [line.split() for line in f if line[:2] in ("I ", " L", " S", " M")]
+    addr = [int(t[1].split(",")[0], 16) for t in trace]
+    executed = collections.Counter(a for t, a in zip(trace, addr) if t[0] == "I")
+    # the library's load address: where its wrappers' and binder's entries
+    # were executed; of such places (the loader's code can line up by
+    # chance), the one whose wrapper entry ran most
+    bases = [x - syms[wrappers[0]] for x in executed
+             if (x - syms[wrappers[0]]) % (1 << PAGE) == 0 and
+             all(x - syms[wrappers[0]] + syms[n] in executed
+                 for n in wrappers[1:] + ["real_bind"])]
+    base = max(bases, key=lambda b: executed[b + syms[wrappers[0]]], default=None)
+    if base is None:
+        sys.exit("lackey: the library's wrappers were not found in the trace")
+    entries = {base + syms[n] for n in wrappers}
+    calls, cur, inside, after = [], None, False, False
+    for t, a in zip(trace, addr):
+        if t[0] == "I":
+            if a in entries:
+                cur = (set(), set())
+                calls.append(cur)
+                after = False
+            inside = base <= a < base + size
+            if cur is None:
+                continue
+            if not inside:
+                after = True  # in the real function (and the kernel)
+                continue
+            cur[after].add(a >> PAGE)
+        elif cur is not None and inside and a < STACK_FROM:
+            cur[after].add(a >> PAGE)
+    steady = collections.Counter((len(b), len(a)) for b, a in calls[len(calls) // 2:])
+    return steady.most_common(1)[0][0]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -130,6 +200,12 @@ def main():
             plain[mode] = ir
         over = "" if rules is None else "%.0f" % (ir - plain[mode])
         print("| %s | %s | %.1f | %s | %.2f |" % (mode, label, ir, over, lk))
+    print()
+    print("| ping | configuration | pages/call before the system call | after |")
+    print("|---|---|---:|---:|")
+    for mode, wrappers in (("pipe", ["write", "read"]), ("socket", ["send", "recv"])):
+        before, after = pages_per_call(ping, lib, mode, wrappers)
+        print("| %s | passthrough | %d | %d |" % (mode, before, after))
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ static uintptr_t row_offset(unsigned s)
 struct seen_run {
         unsigned shard;         /* the thread's */
         uintptr_t row;          /* wb_shard_row after its first count */
+        uintptr_t row_read;     /* what counter_row read then (through the kept offset) */
         int err;                /* errno after its first count */
         uintptr_t row_at_death; /* wb_shard_row in a destructor after the library's */
 };
@@ -109,6 +110,7 @@ static void *seen_thread(void *arg)
         report_seen(WB_WRITE); /* the first: picks the shard, keeps the row */
         r->err = errno;
         r->row = wb_shard_row;
+        r->row_read = counter_row();
         r->shard = counter_shard();
         for (int i = 1; i < ADDS; i++)
                 report_seen(WB_WRITE);
@@ -117,7 +119,7 @@ static void *seen_thread(void *arg)
 
 static void test_seen_row_kept_until_the_shard_goes(void **state)
 {
-        struct seen_run r = {0, 0, 0, 1};
+        struct seen_run r = {.row_at_death = 1};
         pthread_t t;
         (void)state;
 
@@ -127,6 +129,7 @@ static void test_seen_row_kept_until_the_shard_goes(void **state)
         pthread_join(t, NULL);
         assert_true(r.shard < WB_SHARDS);
         assert_int_equal(r.row, row_offset(r.shard));
+        assert_int_equal(r.row_read, r.row);
         assert_int_equal(r.err, EAGAIN);     /* the first count kept errno */
         assert_int_equal(r.row_at_death, 0); /* released with the shard */
         assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_WRITE]), ADDS + 1);
