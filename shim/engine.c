@@ -552,40 +552,49 @@ static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
  * worked out once per (address, rule) while the table of loaded objects
  * stays the same: a lookup and a name comparison cost more than the rest
  * of a counted call. Direct-mapped by address; a program loops over a few
- * call places. The thread's own, so no locked instruction; `memo_busy`
- * keeps a signal handler that interrupts an update from reading or writing
- * a half-written entry (it asks the table itself). */
+ * call places. The thread's own, so a hit takes no locked instruction.
+ * A signal handler on the thread may ask (and write) in the middle of an
+ * outer read or write: `memo_writes` is odd while an entry is written (the
+ * handler then asks the table itself) and moves on every write, so a read
+ * that a write interrupted is not believed. */
 #define MEMO_SLOTS 8
 struct site_memo {
         uintptr_t addr; /* 0: empty */
-        uint32_t set;   /* ruleset id */
+        uint32_t set;   /* ruleset id (ids start at 1) */
         uint32_t epoch; /* site_epoch() read before the lookup */
         uint8_t rule;
         bool passes;
 };
 static __thread struct site_memo memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
-static __thread bool memo_busy __attribute__((tls_model("initial-exec")));
+static __thread _Atomic unsigned memo_writes __attribute__((tls_model("initial-exec")));
 
 static bool site_allows(const struct ruleset *rs, unsigned i, const void *site, struct wb_site *at,
                         bool *located)
 {
         const uintptr_t a = (uintptr_t)site;
-        struct site_memo *m = &memo[(a * 0x9e3779b97f4a7c15ull) >> 61];
-        unsigned epoch = site_epoch();
-        bool passes, busy = memo_busy;
+        struct site_memo *m = &memo[(a * 0x9e3779b97f4a7c15ull) >> 61], e;
+        const unsigned epoch = site_epoch();
+        unsigned w = atomic_load_explicit(&memo_writes, memory_order_relaxed);
+        bool passes;
 
-        if (!busy && m->addr == a && m->set == rs->id && m->rule == i && m->epoch == epoch)
-                return m->passes;
+        if (!(w & 1)) {
+                e = *m;
+                atomic_signal_fence(memory_order_seq_cst);
+                if (atomic_load_explicit(&memo_writes, memory_order_relaxed) == w && e.addr == a &&
+                    e.set == rs->id && e.rule == i && e.epoch == epoch)
+                        return e.passes;
+        }
         if (!*located)
                 site_lookup(site, at);
         *located = true;
         passes = site_passes(&rs->rules[i], at);
-        if (!busy) {
-                memo_busy = true;
+        /* a miss: the locked adds are off the common path */
+        if (!(atomic_load_explicit(&memo_writes, memory_order_relaxed) & 1)) {
+                atomic_fetch_add_explicit(&memo_writes, 1, memory_order_relaxed);
                 atomic_signal_fence(memory_order_seq_cst);
                 *m = (struct site_memo){a, rs->id, epoch, (uint8_t)i, passes};
                 atomic_signal_fence(memory_order_seq_cst);
-                memo_busy = false;
+                atomic_fetch_add_explicit(&memo_writes, 1, memory_order_relaxed);
         }
         return passes;
 }
