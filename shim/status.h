@@ -65,18 +65,18 @@ struct wb_status {
 extern struct wb_status *wb_status __attribute__((visibility("hidden")));
 
 /* This thread's own shard, found with no arithmetic on the shard number
- * once known: wb_shard_row (counter.h) keeps its offset in the status (an
+ * once known: counter_row() (counter.h) keeps its offset in the status (an
  * offset stays right when the status moves to its mapping or a forked
  * child's). NULL for the shared shard, whose adds are locked. shard: this
  * thread's (counter_shard()). */
 static inline struct wb_status_shard *status_own_shard(unsigned shard)
 {
-        uintptr_t row = wb_shard_row;
+        uintptr_t row = counter_row();
         if (__builtin_expect(row != 0, 1))
                 return (struct wb_status_shard *)((char *)wb_status + row);
         if (shard == WB_SHARD_SHARED)
                 return NULL;
-        wb_shard_row = (uintptr_t)((char *)&wb_status->shard[shard] - (char *)wb_status);
+        counter_set_row((uintptr_t)((char *)&wb_status->shard[shard] - (char *)wb_status));
         return &wb_status->shard[shard];
 }
 
