@@ -736,8 +736,8 @@ static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinf
                         memcpy(d->scenario, rt->rule->scenario, sizeof d->scenario);
                 d->line = rt->rule->line;
                 d->per_process = check & CHECK_PER_PROCESS;
-                d->set_ = rs;
                 d->callno = n;
+                d->set_ = rs;
                 d->family = f.family;
                 d->sotype = f.sotype;
                 d->rule_rt_ = rt;

@@ -58,7 +58,7 @@ struct wb_decision {
         size_t limit;
         bool edge_owed;             /* a short: an edge-triggered waiter is owed its event */
         const struct wb_rule *rule; /* that fired: valid until the next engine_install */
-        char scenario[WB_NAME_MAX]; /* its provenance, copied for the log */
+        char scenario[WB_NAME_MAX]; /* its provenance, copied only for a log */
         unsigned line;
         bool per_process;
         uint64_t callno; /* its call number in its scope */

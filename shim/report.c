@@ -23,7 +23,8 @@ static char report_path[PATH_MAX]; /* absolute, with %p unexpanded; "" for none 
 static bool reporting WB_BOOT;     /* report_path is set (read without touching its page) */
 uint64_t wb_spin_limit = 1000;     /* report.h */
 /* the counts (calls, spin, the rules') are in the status, wb_status */
-static _Atomic bool spin_warned, report_done;
+_Atomic bool wb_spin_warned; /* report.h */
+static _Atomic bool report_done;
 static pid_t owner WB_BOOT; /* the process these counters belong to */
 
 /* path with %p replaced by the pid */
@@ -108,7 +109,7 @@ void report_restart(void)
                 WB_STATUS_ZERO(wb_status, calls_injected[c]);
         }
         WB_STATUS_ZERO(wb_status, spin);
-        atomic_store(&spin_warned, false);
+        atomic_store(&wb_spin_warned, false);
         atomic_store(&report_done, false);
         owner = getpid();
         fd_state_reset_spin();
@@ -194,8 +195,7 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
 
 void report_spin_warning(int fd, enum wb_call call, uint32_t run)
 {
-        if (atomic_load_explicit(&spin_warned, memory_order_relaxed) ||
-            atomic_exchange(&spin_warned, true))
+        if (atomic_exchange(&wb_spin_warned, true))
                 return;
         struct fmt f = {.fd = -1};
         if (wb_log_fd < 0)

@@ -71,6 +71,7 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
  * past WOULDBLOCK_SPIN_LIMIT warns once in the log. Inline: every EAGAIN
  * comes here, injected or real. */
 extern uint64_t wb_spin_limit;
+extern _Atomic bool wb_spin_warned; /* the one warning is written */
 void report_spin_warning(int fd, enum wb_call call, uint32_t run);
 static inline void report_would_block(int fd, enum wb_call call)
 {
@@ -80,7 +81,9 @@ static inline void report_would_block(int fd, enum wb_call call)
         /* this thread's longest; the report takes the longest of all */
         counter_raise(&wb_status->shard[s].spin, s,
                       (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
-        if (__builtin_expect(run > wb_spin_limit && wb_spin_limit, 0))
+        /* a busy loop past the limit comes here on every call: a load first */
+        if (__builtin_expect(run > wb_spin_limit && wb_spin_limit, 0) &&
+            !atomic_load_explicit(&wb_spin_warned, memory_order_relaxed))
                 report_spin_warning(fd, call, run);
 }
 
