@@ -197,19 +197,25 @@ def tail(text, lines=15):
 # ---- 1. threads -------------------------------------------------------------
 
 
+def sends_and_recvs_seen(r, rep, least):
+    """The report's send and recv entries, once it is checked that the threads
+    program made at least `least` of each and the report saw every one."""
+    send, recv = calls(rep, "send"), calls(rep, "recv")
+    check(r.int("send_calls") >= least and r.int("recv_calls") >= least,
+          "fewer calls than asked: %s" % r.values)
+    for name, entry in (("send", send), ("recv", recv)):
+        check(entry["seen"] == r.int(name + "_calls"), "report saw %d %ss, the program made %d"
+              % (entry["seen"], name, r.int(name + "_calls")))
+    return send, recv
+
+
 @case("threads: 8 threads x 1000000 wrapped calls under prob=0.5, every byte in order",
       "threaded", timeout=900)
 def threads(s):
     n = s.count(1000000)
     r = s.run([s.prog("threads"), "4", str(n)], rules="all prob=0.5")
     rep = r.report()
-    send, recv = calls(rep, "send"), calls(rep, "recv")
-    check(r.int("send_calls") >= 4 * n and r.int("recv_calls") >= 4 * n,
-          "fewer calls than asked: %s" % r.values)
-    check(send["seen"] == r.int("send_calls"),
-          "report saw %d sends, the program made %d" % (send["seen"], r.int("send_calls")))
-    check(recv["seen"] == r.int("recv_calls"),
-          "report saw %d recvs, the program made %d" % (recv["seen"], r.int("recv_calls")))
+    send, recv = sends_and_recvs_seen(r, rep, 4 * n)
     check(send["injected"] > 0 and recv["injected"] > 0, "nothing injected: %s %s" % (send, recv))
     check(r.int("send_eagain") >= send["injected"] and r.int("recv_eagain") >= recv["injected"],
           "injections the program never saw: %s vs %s %s" % (r.values, send, recv))
@@ -229,13 +235,7 @@ def threads_passthrough(s):
     # a rule naming neither send nor recv: both pass straight through
     r = s.run([s.prog("threads"), "40", str(n), "3"], rules="connect")
     rep = r.report()
-    send, recv = calls(rep, "send"), calls(rep, "recv")
-    check(r.int("send_calls") >= 120 * n and r.int("recv_calls") >= 120 * n,
-          "fewer calls than asked: %s" % r.values)
-    check(send["seen"] == r.int("send_calls"),
-          "report saw %d sends, the program made %d" % (send["seen"], r.int("send_calls")))
-    check(recv["seen"] == r.int("recv_calls"),
-          "report saw %d recvs, the program made %d" % (recv["seen"], r.int("recv_calls")))
+    send, recv = sends_and_recvs_seen(r, rep, 120 * n)
     check(send["injected"] == 0 and recv["injected"] == 0, "injected: %s %s" % (send, recv))
     return "%d threads, %d calls" % (r.int("threads"), send["seen"] + recv["seen"])
 
