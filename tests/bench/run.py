@@ -274,20 +274,20 @@ def rule_check(counted_all, injected_all):
     return check
 
 
-def cfg_armed(bench, n, mode):
+def armed_env(bench, rules):
+    """The preload with rules and a report to check them by."""
     env = clean_env()
     env["LD_PRELOAD"] = bench.lib
-    env["WOULDBLOCK_RULES"] = ARMED_RULES
+    env["WOULDBLOCK_RULES"] = rules
     env["WOULDBLOCK_REPORT"] = bench.report_path()
-    return [], env, n, rule_check(True, False)
+    return env
 
 
-def cfg_armed_site(bench, n, mode):
-    env = clean_env()
-    env["LD_PRELOAD"] = bench.lib
-    env["WOULDBLOCK_RULES"] = ARMED_SITE_RULES
-    env["WOULDBLOCK_REPORT"] = bench.report_path()
-    return [], env, n, rule_check(True, False)
+def cfg_armed_by(rules):
+    """A configuration armed with rules that count every call and never fire."""
+    def cfg(bench, n, mode):
+        return [], armed_env(bench, rules), n, rule_check(True, False)
+    return cfg
 
 
 def explore_rule(bench, mode):
@@ -311,10 +311,7 @@ def explore_rule(bench, mode):
 
 
 def cfg_armed_explore(bench, n, mode):
-    env = clean_env()
-    env["LD_PRELOAD"] = bench.lib
-    env["WOULDBLOCK_RULES"] = explore_rule(bench, mode)
-    env["WOULDBLOCK_REPORT"] = bench.report_path()
+    env = armed_env(bench, explore_rule(bench, mode))
 
     def check(b, f):
         # the rule names one of the two calls of a round trip: half of them
@@ -379,8 +376,8 @@ def cfg_fiu(bench, n, mode):
 PING_CONFIGS = [
     ("plain", "plain (no preload)", cfg_plain),
     ("passthrough", "preloaded, no rules (passthrough)", cfg_passthrough),
-    ("armed", "armed: `%s` (counts, never fires)" % ARMED_RULES, cfg_armed),
-    ("armed-site", "armed, site=: `%s`" % ARMED_SITE_RULES, cfg_armed_site),
+    ("armed", "armed: `%s` (counts, never fires)" % ARMED_RULES, cfg_armed_by(ARMED_RULES)),
+    ("armed-site", "armed, site=: `%s`" % ARMED_SITE_RULES, cfg_armed_by(ARMED_SITE_RULES)),
     (
         "armed-explore",
         "armed, explore-style: `CALL site=ping+0x... type=... process=ping %s` (one point)"
