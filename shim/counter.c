@@ -8,6 +8,9 @@ __thread uintptr_t wb_shard_row __attribute__((tls_model("initial-exec")));
 #ifdef __x86_64__
 _Atomic uintptr_t wb_shard_row_tpoff;
 #endif
+/* weak: musl has none (counter.h) */
+extern char __libc_single_threaded __attribute__((weak));
+const char *wb_single_flag = &__libc_single_threaded;
 static _Atomic uint64_t claimed; /* bit s: shard s has an owner */
 static pthread_key_t release_key;
 static bool key_made;

@@ -15,9 +15,27 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WB_SHARDS 64              /* threads with a shard of their own */
-#define WB_SHARD_SHARED WB_SHARDS /* the one the other threads share */
-#define WB_SHARD_COUNT (WB_SHARDS + 1)
+#define WB_SHARDS 64                    /* threads with a shard of their own */
+#define WB_SHARD_SHARED WB_SHARDS       /* the one the other threads share */
+#define WB_SHARD_SINGLE (WB_SHARDS + 1) /* the only thread's, see below */
+#define WB_SHARD_COUNT (WB_SHARDS + 2)
+
+/* While the process has one thread (glibc's __libc_single_threaded, which
+ * goes false inside the first pthread_create and never back), that thread
+ * counts in a shard kept for it, WB_SHARD_SINGLE, found with no thread-local
+ * read: the status keeps it on its first page (status.h), beside what else a
+ * passed-through call writes. Nobody else writes there: a second thread can
+ * only come from the one thread, outside any count, and every thread then
+ * counts in its own shard. musl has no such flag: a thread's own shard there.
+ * The flag is read through a copy of its address in .data, on the page the
+ * wrappers read anyway (through the GOT it is a page more per call);
+ * relocated by the loader, so right before any constructor. */
+extern const char *wb_single_flag __attribute__((visibility("hidden")));
+static inline bool counter_single_threaded(void)
+{
+        const char *flag = wb_single_flag;
+        return flag && __atomic_load_n(flag, __ATOMIC_RELAXED);
+}
 
 /* This thread's shard + 1 (0: not chosen yet). Initial-exec TLS: one load,
  * no allocation, safe in signal handlers. */
@@ -60,6 +78,8 @@ static inline uintptr_t counter_row(void)
 
 static inline unsigned counter_shard(void)
 {
+        if (__builtin_expect(counter_single_threaded(), 1))
+                return WB_SHARD_SINGLE;
         unsigned s = wb_shard_plus1;
         if (__builtin_expect(s == 0, 0))
                 s = counter_pick_shard();

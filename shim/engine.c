@@ -181,16 +181,6 @@ static inline __attribute__((always_inline)) void read_end(unsigned s)
         atomic_fetch_sub_explicit(&inside[s].n, 1, memory_order_release);
 }
 
-void engine_hold(void)
-{
-        read_begin(counter_shard());
-}
-
-void engine_release(void)
-{
-        read_end(counter_shard());
-}
-
 /* Readers may skip their fence once membarrier's expedited form is ours
  * (Linux 4.14); called by the writer, before it publishes. Again in a
  * forked child, which may not inherit the registration. */
@@ -434,20 +424,17 @@ static uint64_t tagged_value(uint64_t w, uint32_t gen)
         return (uint32_t)(w >> TAG_SHIFT) == gen ? (w & VALUE_MASK) : 0;
 }
 
-/* glibc (2.32+) says whether the process has ever had a second thread;
- * weak, so that musl, which has no such flag, takes the locked form. */
-extern char __libc_single_threaded __attribute__((weak));
-
 /* Add one to a count that threads share; its value before. With one
- * thread no other CPU writes here, and an exchange-and-add without the
- * lock prefix is still one instruction, which a signal handler on this
- * thread cannot split: each call still gets its own number. glibc's flag
- * goes from true to false only inside pthread_create, which is not in the
- * middle of this. Otherwise (threads, musl, TSan): the locked form. */
+ * thread (counter_single_threaded, glibc's flag) no other CPU writes here,
+ * and an exchange-and-add without the lock prefix is still one instruction,
+ * which a signal handler on this thread cannot split: each call still gets
+ * its own number. The flag goes from true to false only inside
+ * pthread_create, which is not in the middle of this. Otherwise (threads,
+ * musl, TSan): the locked form. */
 static inline uint64_t shared_add1(_Atomic uint64_t *w)
 {
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-        if (__builtin_expect(&__libc_single_threaded != NULL && __libc_single_threaded, 1)) {
+        if (__builtin_expect(counter_single_threaded(), 1)) {
                 uint64_t old = 1;
                 __asm__ volatile("xaddq %0, %1" : "+r"(old), "+m"(*(uint64_t *)w));
                 return old;

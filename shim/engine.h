@@ -97,13 +97,9 @@ void engine_commit(const struct wb_decision *d);
 /* Stop injecting but keep counting (wouldblock_pause, WOULDBLOCK_DISABLE). */
 void engine_pause(bool paused);
 
-/* A rule set replaced by engine_install is unmapped once no thread can be
- * using it. engine_hold/engine_release bracket a reader outside the engine
- * (the report) that walks the active set with engine_rule. */
-void engine_hold(void);
-void engine_release(void);
-
-/* The active rules and their totals, for the report (inside a hold). */
+/* The active rules and their totals (a rule set replaced by engine_install
+ * is unmapped once no thread in the engine can be using it: not while
+ * another thread installs). */
 unsigned engine_rule_count(void);
 const struct wb_rule *engine_rule(unsigned i, uint64_t *counted, uint64_t *injected);
 uint64_t engine_seed(void);

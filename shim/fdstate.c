@@ -25,8 +25,7 @@
 _Atomic uint64_t wb_fd_words[WB_FD_MAX];
 #define fd_words wb_fd_words
 static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
-_Atomic uint32_t wb_fd_spin[WB_FD_MAX];
-#define fd_spin wb_fd_spin
+_Atomic uint32_t wb_fd_spin[WB_FD_MAX]; /* fdstate.h: beyond the status's near ones */
 /* O_NONBLOCK as last read: generation << 40 | flags epoch << 8 | NB_* bits.
  * The flag belongs to the open file description, which dup'd fds share, so
  * any F_SETFL or FIONBIO anywhere moves the epoch on and every cached bit
@@ -206,7 +205,7 @@ static uint32_t forget(int fd)
                 nw = gen << F_GEN_SHIFT;
         } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
                                                         memory_order_relaxed));
-        atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+        atomic_store_explicit(fd_state_spin_word(wb_status, fd), 0, memory_order_relaxed);
         return (uint32_t)(nw >> F_GEN_SHIFT);
 }
 
@@ -299,14 +298,16 @@ void fd_state_note_wait(int fd, bool ready)
 {
         if (!tracked(fd))
                 return;
-        atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+        atomic_store_explicit(fd_state_spin_word(wb_status, (unsigned)fd), 0, memory_order_relaxed);
         if (ready)
                 atomic_fetch_add_explicit(&fd_ready_epoch[fd], 1, memory_order_release);
 }
 
 void fd_state_reset_spin(void)
 {
-        for (int fd = 0; fd < WB_FD_MAX; fd++)
-                if (atomic_load_explicit(&fd_spin[fd], memory_order_relaxed))
-                        atomic_store_explicit(&fd_spin[fd], 0, memory_order_relaxed);
+        for (unsigned fd = 0; fd < WB_FD_MAX; fd++) {
+                _Atomic uint32_t *word = fd_state_spin_word(wb_status, fd);
+                if (atomic_load_explicit(word, memory_order_relaxed))
+                        atomic_store_explicit(word, 0, memory_order_relaxed);
+        }
 }

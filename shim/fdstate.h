@@ -10,6 +10,8 @@
 #ifndef WB_FDSTATE_H
 #define WB_FDSTATE_H
 
+#include "status.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -119,40 +121,57 @@ long fd_state_in_flight(int fd, unsigned type);
 uint32_t fd_state_ready_epoch(int fd);
 void fd_state_note_wait(int fd, bool ready);
 
-/* A call on fd did not would-block: its run of would-block results ends.
- * Inline, with its table exposed, because every passed-through call that
- * succeeds comes here. */
+/* The run of would-block results on fd since the program last waited for
+ * it: one word per fd. Those of fds below WB_SPIN_NEAR are on the status's
+ * first page (status.h), beside the counts a passed-through call adds to, so
+ * that the call touches one page after its system call; the others here.
+ * st: the status (wb_status), which a wrapper reads before the system call.
+ * Inline, with the table exposed: every passed-through call comes here. */
 extern _Atomic uint32_t wb_fd_spin[WB_FD_MAX] __attribute__((visibility("hidden")));
-static inline bool fd_state_spinning(unsigned fd)
+static inline _Atomic uint32_t *fd_state_spin_word(struct wb_status *st, unsigned fd)
+{
+        return fd < WB_SPIN_NEAR ? &st->fd_spin_near[fd] : &wb_fd_spin[fd];
+}
+
+static inline bool fd_state_spinning(const _Atomic uint32_t *word)
 {
 #if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
         /* a relaxed load compared in one instruction (compilers do not fold
          * an atomic load into a compare) */
         bool nz;
-        __asm__("cmpl $0, %1" : "=@ccnz"(nz) : "m"(*(const uint32_t *)&wb_fd_spin[fd]));
+        __asm__("cmpl $0, %1" : "=@ccnz"(nz) : "m"(*(const uint32_t *)word));
         return nz;
 #else
-        return atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) != 0;
+        return atomic_load_explicit(word, memory_order_relaxed) != 0;
 #endif
+}
+
+/* A call on fd did not would-block: its run ends. */
+static inline void fd_state_spin_end_in(struct wb_status *st, int fd)
+{
+        if (__builtin_expect((unsigned)fd < WB_FD_MAX, 1)) {
+                _Atomic uint32_t *word = fd_state_spin_word(st, (unsigned)fd);
+                if (__builtin_expect(fd_state_spinning(word), 0))
+                        atomic_store_explicit(word, 0, memory_order_relaxed);
+        }
 }
 static inline void fd_state_spin_end(int fd)
 {
-        if (__builtin_expect((unsigned)fd < WB_FD_MAX, 1) &&
-            __builtin_expect(fd_state_spinning((unsigned)fd), 0))
-                atomic_store_explicit(&wb_fd_spin[fd], 0, memory_order_relaxed);
+        fd_state_spin_end_in(wb_status, fd);
 }
 
-/* Would-block results on fd since the program last waited for it; bumps and
- * returns the run length (0 for an untracked fd). No locked add: threads
- * racing on one fd may lose a step of a diagnostic, never a byte. */
+/* A would-block result on fd: bumps and returns the run length (0 for an
+ * untracked fd). No locked add: threads racing on one fd may lose a step of
+ * a diagnostic, never a byte. */
 static inline uint32_t fd_state_spin_bump(int fd)
 {
         uint32_t run;
 
         if ((unsigned)fd >= WB_FD_MAX)
                 return 0;
-        run = atomic_load_explicit(&wb_fd_spin[fd], memory_order_relaxed) + 1;
-        atomic_store_explicit(&wb_fd_spin[fd], run, memory_order_relaxed);
+        _Atomic uint32_t *word = fd_state_spin_word(wb_status, (unsigned)fd);
+        run = atomic_load_explicit(word, memory_order_relaxed) + 1;
+        atomic_store_explicit(word, run, memory_order_relaxed);
         return run;
 }
 

@@ -124,8 +124,8 @@ void report_seen_slow(enum wb_call call)
         int saved = errno; /* a shard's first pick may touch it */
         unsigned s = counter_shard();
 
-        counter_bump(&wb_status->shard[s].calls_seen[call], s, 1);
-        if (s != WB_SHARD_SHARED)
+        counter_bump(&status_shard(wb_status, s)->calls_seen[call], s, 1);
+        if (s < WB_SHARDS) /* the only thread's shard and the shared one are found otherwise */
                 counter_set_row(
                     (uintptr_t)((char *)wb_status->shard[s].calls_seen - (char *)wb_status));
         errno = saved;

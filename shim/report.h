@@ -20,26 +20,35 @@
  * the scenario names. Called once by the constructor. 0 / -1 (diag set). */
 int report_init(const struct wb_settings *s, struct wb_diag *d);
 
-/* Count a call passed through (seen, not injected): the same count as
- * report_call(call, false), in fewer instructions. This thread's row of
- * call counts is kept as its offset in the status (wb_shard_row, counter.h;
- * an offset, not a pointer, stays right when the status moves to its
- * mapping or a forked child's): one add. report_seen_fast counts nothing
- * and says false when the row is not known (the thread's first count, and
- * every count of a thread on the shared shard): report_seen_slow counts
- * then, keeping errno. */
-static inline bool report_seen_fast(enum wb_call call)
+/* Where a passed-through call is counted: this thread's row of call counts
+ * in the status, as an offset (status_row: the only thread's shard, or the
+ * row a thread keeps, counter.h), and the status itself. A wrapper finds it
+ * before the system call: afterwards, with the TLB emptied (status.h), only
+ * the status's first page is touched (one thread, a near fd). row 0: not
+ * known (a thread's first count, or a thread on the shared shard). */
+struct report_pass {
+        struct wb_status *st;
+        uintptr_t row;
+};
+static inline struct report_pass report_pass_begin(void)
 {
-        uintptr_t row = counter_row();
-        if (__builtin_expect(row == 0, 0))
+        return (struct report_pass){wb_status, status_row()};
+}
+
+/* Count a call passed through (seen, not injected) where p says: one add,
+ * the same count as report_call(call, false). False, counting nothing, when
+ * the row is not known: report_seen_slow counts then, keeping errno. */
+static inline bool report_pass_count(struct report_pass p, enum wb_call call)
+{
+        if (__builtin_expect(p.row == 0, 0))
                 return false;
-        counter_bump_own((_Atomic uint64_t *)((char *)wb_status + row) + call);
+        counter_bump_own((_Atomic uint64_t *)((char *)p.st + p.row) + call);
         return true;
 }
 void report_seen_slow(enum wb_call call);
 static inline void report_seen(enum wb_call call)
 {
-        if (!report_seen_fast(call))
+        if (!report_pass_count(report_pass_begin(), call))
                 report_seen_slow(call);
 }
 
@@ -79,7 +88,7 @@ static inline void report_would_block(int fd, enum wb_call call)
         unsigned s = counter_shard();
 
         /* this thread's longest; the report takes the longest of all */
-        counter_raise(&wb_status->shard[s].spin, s,
+        counter_raise(&status_shard(wb_status, s)->spin, s,
                       (uint64_t)run << 32 | (uint64_t)(fd & 0xffffff) << 8 | (unsigned)call);
         /* a busy loop past the limit comes here on every call: a load first */
         if (__builtin_expect(run > wb_spin_limit && wb_spin_limit, 0) &&

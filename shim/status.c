@@ -61,8 +61,9 @@ int status_open(const char *path)
         /* the magic last: a file cut short by a kill before this is refused */
         memcpy(st->magic, WB_STATUS_MAGIC, sizeof st->magic);
         wb_status = st;
-        if (old != &initial)
-                munmap(old, sizeof *old);
+        if (old != &initial) /* see status.h: not unmapped */
+                mmap(old, sizeof *old, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         snprintf(file_path, sizeof file_path, "%s", path ? path : "");
         return 0;
 }
@@ -101,27 +102,33 @@ unsigned status_bank_index(const struct wb_status_bank *b)
         return b == &wb_status->banks[1];
 }
 
+/* One counter (at offset in a shard) of shard s. */
+static _Atomic uint64_t *shard_counter(const struct wb_status *st, unsigned s, size_t offset)
+{
+        return (_Atomic uint64_t *)((char *)status_shard((struct wb_status *)st, s) + offset);
+}
+
 uint64_t status_sum(const struct wb_status *st, size_t offset)
 {
         uint64_t sum = 0;
-        for (int s = 0; s < WB_SHARD_COUNT; s++)
-                sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&st->shard[s] + offset),
-                                            memory_order_relaxed);
+        for (unsigned s = 0; s < WB_SHARD_COUNT; s++)
+                sum += atomic_load_explicit(shard_counter(st, s, offset), memory_order_relaxed);
         return sum;
 }
 
 void status_zero(struct wb_status *st, size_t offset)
 {
-        for (int s = 0; s < WB_SHARD_COUNT; s++)
-                atomic_store_explicit((_Atomic uint64_t *)((char *)&st->shard[s] + offset), 0,
-                                      memory_order_relaxed);
+        for (unsigned s = 0; s < WB_SHARD_COUNT; s++)
+                atomic_store_explicit(shard_counter(st, s, offset), 0, memory_order_relaxed);
 }
 
 uint64_t status_spin(const struct wb_status *st)
 {
         uint64_t best = 0;
-        for (int s = 0; s < WB_SHARD_COUNT; s++) {
-                uint64_t v = atomic_load_explicit(&st->shard[s].spin, memory_order_relaxed);
+        for (unsigned s = 0; s < WB_SHARD_COUNT; s++) {
+                uint64_t v = atomic_load_explicit(
+                    shard_counter(st, s, offsetof(struct wb_status_shard, spin)),
+                    memory_order_relaxed);
                 if (v >> 32 > best >> 32)
                         best = v;
         }

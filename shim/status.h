@@ -49,33 +49,65 @@ struct wb_status_shard {
         _Atomic uint64_t spin; /* the longest spin seen: length << 32 | fd << 8 | call */
 } __attribute__((aligned(64)));
 
+/* Would-block runs of the fds below this number are kept in the status's
+ * first page (fd_state_spin_word, fdstate.h). */
+#define WB_SPIN_NEAR 256
+
+/* The first page (a mapping's, from offset 0) holds all that a passed-through
+ * call of a process with one thread writes after its system call: its call
+ * counts (single) and the spin words of the fds most programs use. Every
+ * system call empties the TLB on a kernel with page-table isolation and no
+ * PCID, and each other page would cost a TLB miss per call. */
 struct wb_status {
         char magic[8];
         uint64_t size; /* sizeof(struct wb_status) */
         uint64_t pid;
         char program[256];
-        char scenarios[1024];  /* comma-separated, as WOULDBLOCK_SCENARIO */
-        _Atomic uint32_t bank; /* the banks[] entry in use */
+        char scenarios[1024]; /* comma-separated, as WOULDBLOCK_SCENARIO */
+        /* fd state, not counts: fdstate.h owns them (a forked child's copy
+         * goes with its status) */
+        _Atomic uint32_t fd_spin_near[WB_SPIN_NEAR] __attribute__((aligned(64)));
+        struct wb_status_shard single; /* shard WB_SHARD_SINGLE; calls_seen first */
+        _Atomic uint32_t bank;         /* the banks[] entry in use */
         struct wb_status_bank banks[2];
-        struct wb_status_shard shard[WB_SHARD_COUNT];
+        struct wb_status_shard shard[WB_SHARDS + 1]; /* the threads' own, then the shared one */
 };
+_Static_assert(offsetof(struct wb_status, single.calls_injected) <= 4096,
+               "a passed call's counts are on the status's first page");
+
+/* Shard s's counts, WB_SHARD_SINGLE included. */
+static inline struct wb_status_shard *status_shard(struct wb_status *st, unsigned s)
+{
+        return s == WB_SHARD_SINGLE ? &st->single : &st->shard[s];
+}
 
 /* The process's status: a static one until status_open, then the mapping.
  * Always valid, also before the library's constructor. */
 extern struct wb_status *wb_status __attribute__((visibility("hidden")));
 
-/* This thread's own shard, found with no arithmetic on the shard number
- * once known: counter_row() (counter.h) keeps its offset in the status (an
- * offset stays right when the status moves to its mapping or a forked
- * child's). NULL for the shared shard, whose adds are locked. shard: this
- * thread's (counter_shard()). */
+/* The offset in the status of this thread's own shard; 0 when not known
+ * yet (a thread's first count) or shared (counter.h): the only thread's
+ * shard, else the thread's kept row, which counter_row() (counter.h) reads
+ * with no arithmetic on the shard number (an offset stays right when the
+ * status moves to its mapping or a forked child's). */
+static inline uintptr_t status_row(void)
+{
+        if (__builtin_expect(counter_single_threaded(), 1))
+                return offsetof(struct wb_status, single);
+        return counter_row();
+}
+
+/* This thread's own shard; NULL for the shared one, whose adds are locked.
+ * shard: this thread's (counter_shard()). */
 static inline struct wb_status_shard *status_own_shard(unsigned shard)
 {
-        uintptr_t row = counter_row();
+        uintptr_t row = status_row();
         if (__builtin_expect(row != 0, 1))
                 return (struct wb_status_shard *)((char *)wb_status + row);
         if (shard == WB_SHARD_SHARED)
                 return NULL;
+        if (shard == WB_SHARD_SINGLE) /* not reached: its row is always known */
+                return &wb_status->single;
         counter_set_row((uintptr_t)((char *)&wb_status->shard[shard] - (char *)wb_status));
         return &wb_status->shard[shard];
 }
@@ -94,9 +126,12 @@ static inline struct wb_status_shard *status_own_shard(unsigned shard)
 /* Move the status, counts so far included, into a new file status_path
  * (created or truncated) mapped shared; path NULL: into a fresh private
  * mapping (a forked child whose report path is its parent's). The previous
- * mapping is unmapped (the static one is kept): call it at start, or in a
- * forked child, where no other thread can be writing to it. 0, or -1 with
- * errno (the status stays where it was). */
+ * mapping is replaced by memory nobody reads (the static one is kept): a
+ * passed-through call finds its counters before its system call, and one
+ * in flight across the move (a fork in a signal handler that interrupted
+ * it) writes there. Call it at start, or in a forked child, where no other
+ * thread can be writing to it. 0, or -1 with errno (the status stays where
+ * it was). */
 int status_open(const char *status_path);
 
 /* An install: the bank not in use (or the one in use, while no set has

@@ -80,8 +80,9 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
 
 /* A passed-through call is counted, and its result ends or extends the fd's
  * spin (a would-block result). errno stays the real call's. The common case
- * (a success, counted in this thread's known row) is inline; the rest, a
- * failure or a thread's first count, is passed_slow's, out of line. */
+ * (a success, counted in a known row: p, found before the system call) is
+ * inline; the rest, a failure or a thread's first count, is passed_slow's,
+ * out of line. */
 static __attribute__((noinline)) long passed_slow(enum wb_call call, int fd, long ret)
 {
         int saved = errno;
@@ -94,11 +95,11 @@ static __attribute__((noinline)) long passed_slow(enum wb_call call, int fd, lon
         return ret;
 }
 
-static inline long passed(enum wb_call call, int fd, long ret)
+static inline long passed(struct report_pass p, enum wb_call call, int fd, long ret)
 {
-        if (__builtin_expect(ret < 0 || !report_seen_fast(call), 0)) /* touches no errno */
+        if (__builtin_expect(ret < 0 || !report_pass_count(p, call), 0)) /* touches no errno */
                 return passed_slow(call, fd, ret);
-        fd_state_spin_end(fd);
+        fd_state_spin_end_in(p.st, fd);
         return ret;
 }
 
@@ -111,7 +112,7 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
                 return finish_cut(c, d, ret);
         if (engine_call_reads(c))
                 readiness_after_read(c->fd); /* keeps errno */
-        return passed(c->call, c->fd, ret);
+        return passed(report_pass_begin(), c->call, c->fd, ret);
 }
 
 /* Each wrapper is two functions. The public one passes the call straight
@@ -134,8 +135,10 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
         }                                                                                          \
         WB_EXPORT RET NAME PARAMS                                                                  \
         {                                                                                          \
-                if (__builtin_expect(!armed(CALL), 1))                                             \
-                        return (RET)passed((CALL), (FD), (PASS));                                  \
+                if (__builtin_expect(!armed(CALL), 1)) {                                           \
+                        const struct report_pass p_ = report_pass_begin();                         \
+                        return (RET)passed(p_, (CALL), (FD), (PASS));                              \
+                }                                                                                  \
                 return NAME##_armed WB_SITE_ARG ARGS;                                              \
         }
 /* The armed path gets the program's return address first: site= (SPEC §3)
@@ -364,7 +367,7 @@ static long splice_passed(enum wb_call call, int in, int out, long ret)
 
         if (ret >= 0) {
                 fd_state_spin_end(in);
-                return passed(call, out, ret);
+                return passed(report_pass_begin(), call, out, ret);
         }
         fd = saved == EAGAIN ? splice_counted_fd(in, out) : in;
         errno = saved;

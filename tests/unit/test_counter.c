@@ -5,16 +5,64 @@
 #include "wbtest.h"
 
 #include "counter.h"
+#include "fdstate.h"
 #include "report.h"
 #include "status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #define THREADS (WB_SHARDS + 36) /* more alive at once than there are own shards */
 #define ADDS 20000
 
 static pthread_barrier_t all_alive;
+
+static void *report_one_write(void *arg)
+{
+        report_seen(WB_WRITE);
+        *(unsigned *)arg = counter_shard();
+        return NULL;
+}
+
+/* Runs first, while the process has one thread: its counts go to the shard
+ * kept for the only thread, on the status's first page with the near fds'
+ * spin words (a passed-through call touches that page alone after its system
+ * call); once a second thread exists every thread counts in its own, and the
+ * sums take both. */
+static void test_one_thread_counts_on_the_first_page(void **state)
+{
+        unsigned other = WB_SHARD_SINGLE;
+        pthread_t t;
+        (void)state;
+
+        if (!counter_single_threaded()) {
+                print_message(
+                    "# skip: this libc says no process is single-threaded "
+                    "(no __libc_single_threaded: musl); every thread has its own shard\n");
+                skip();
+        }
+        WB_STATUS_ZERO(wb_status, calls_seen[WB_WRITE]);
+        assert_int_equal(counter_shard(), WB_SHARD_SINGLE);
+        assert_int_equal(status_row(), offsetof(struct wb_status, single));
+        report_seen(WB_WRITE);
+        assert_int_equal(atomic_load(&wb_status->single.calls_seen[WB_WRITE]), 1);
+        assert_true((char *)&wb_status->single.calls_seen[WB_CALL_COUNT - 1] - (char *)wb_status <
+                    4096);
+        assert_true((char *)&wb_status->fd_spin_near[WB_SPIN_NEAR - 1] - (char *)wb_status < 4096);
+        assert_ptr_equal(fd_state_spin_word(wb_status, 3), &wb_status->fd_spin_near[3]);
+
+        assert_int_equal(pthread_create(&t, NULL, report_one_write, &other), 0);
+        pthread_join(t, NULL);
+        assert_true(other < WB_SHARDS);
+        assert_false(counter_single_threaded()); /* glibc: never back */
+        assert_int_not_equal(counter_shard(), WB_SHARD_SINGLE);
+        report_seen(WB_WRITE);
+        assert_int_equal(atomic_load(&wb_status->single.calls_seen[WB_WRITE]), 1);
+        assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_WRITE]), 3);
+}
 static unsigned shard_of[THREADS];
 
 static void *adder(void *arg)
@@ -161,13 +209,46 @@ static void test_seen_row_never_kept_for_the_shared_shard(void **state)
         assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_RECV]), ADDS);
 }
 
+/* A passed-through call finds its counters before its system call; a fork
+ * in a signal handler that interrupted it moves the child's status (a fresh
+ * mapping) while the call is in flight. Its late add must land in memory
+ * nobody reads: not in the parent's file, and not on an unmapped page. */
+static void test_status_move_leaves_the_old_mapping_harmless(void **state)
+{
+        char path[] = "/tmp/wb-test-statusXXXXXX";
+        int fd = mkstemp(path);
+        (void)state;
+
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(status_open(path), 0);
+        struct wb_status *old = wb_status;
+        struct report_pass in_flight = report_pass_begin();
+        uint64_t before = WB_STATUS_SUM(wb_status, calls_seen[WB_READ]);
+
+        assert_int_equal(status_open(NULL), 0); /* the forked child's move */
+        assert_ptr_not_equal(wb_status, old);
+        assert_true(report_pass_count(in_flight, WB_READ) || in_flight.row == 0);
+        assert_int_equal(WB_STATUS_SUM(wb_status, calls_seen[WB_READ]), before);
+
+        struct wb_status file;
+        fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_int_equal(read(fd, &file, sizeof file), sizeof file);
+        close(fd);
+        unlink(path);
+        assert_int_equal(WB_STATUS_SUM(&file, calls_seen[WB_READ]), before);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_one_thread_counts_on_the_first_page), /* first: no thread yet */
             cmocka_unit_test(test_totals_exact_beyond_the_shards),
             cmocka_unit_test(test_spin_is_the_longest_of_the_shards),
             cmocka_unit_test(test_seen_row_kept_until_the_shard_goes),
             cmocka_unit_test(test_seen_row_never_kept_for_the_shared_shard),
+            cmocka_unit_test(test_status_move_leaves_the_old_mapping_harmless), /* last: moves it */
         };
         return cmocka_run_group_tests_name("counter", tests, NULL, NULL);
 }
