@@ -33,12 +33,13 @@ struct wb_status_rule {
 };
 
 /* The rules of one installed set. Two banks: an install fills the one not
- * in use, then switches. Their totals are in the shards. */
+ * in use, then switches. Their totals are in the shards, their rules in
+ * wb_status.rules (bank b's: rules[b]), away from this header, which is on
+ * the status's first page (an install without a report writes nothing else). */
 struct wb_status_bank {
         uint32_t n;
         uint32_t used; /* published once: its counters may be non-zero */
         uint64_t seed;
-        struct wb_status_rule rule[WB_MAX_RULES];
 };
 
 /* One thread's counts (counter.h): only its owner adds to them; the report
@@ -63,14 +64,15 @@ struct wb_status {
         uint64_t size; /* sizeof(struct wb_status) */
         uint64_t pid;
         char program[256];
-        char scenarios[1024]; /* comma-separated, as WOULDBLOCK_SCENARIO */
+        char scenarios[1024];  /* comma-separated, as WOULDBLOCK_SCENARIO */
+        _Atomic uint32_t bank; /* the banks[] entry in use */
+        struct wb_status_bank banks[2];
         /* fd state, not counts: fdstate.h owns them (a forked child's copy
          * goes with its status) */
         _Atomic uint32_t fd_spin_near[WB_SPIN_NEAR] __attribute__((aligned(64)));
-        struct wb_status_shard single; /* shard WB_SHARD_SINGLE; calls_seen first */
-        _Atomic uint32_t bank;         /* the banks[] entry in use */
-        struct wb_status_bank banks[2];
-        struct wb_status_shard shard[WB_SHARDS + 1]; /* the threads' own, then the shared one */
+        struct wb_status_shard single;                /* shard WB_SHARD_SINGLE; calls_seen first */
+        struct wb_status_rule rules[2][WB_MAX_RULES]; /* by bank; only with a report */
+        struct wb_status_shard shard[WB_SHARDS + 1];  /* the threads' own, then the shared one */
 };
 _Static_assert(offsetof(struct wb_status, single.calls_injected) <= 4096,
                "a passed call's counts are on the status's first page");

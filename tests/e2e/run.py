@@ -360,6 +360,23 @@ def _(s):
                 "membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"], "system calls with process=")
 
 
+@case("init: with a report, a process that never had a second thread writes 2 pages of its status")
+def _(s):
+    # its counts are all in the only thread's shard, on the status's first
+    # pages: the 64 threads' shards (49 pages) are neither copied nor summed
+    code = ("import os; st = os.stat(os.environ['WOULDBLOCK_REPORT'].replace('%p', str(os.getpid()))"
+            " + '.status'); print(st.st_size, st.st_blocks * 512 // 4096)")
+    r = s.run([s.python, "-c", code], report=True)
+    check(r.rc == 0, "exit status %d\n%s" % (r.rc, r.describe()))
+    size, pages = map(int, r.stdout.split())
+    if pages == 0:
+        raise Skip("this file system reports no blocks for a written file (st_blocks 0)")
+    check(size > 40 * 4096, "the status file is only %d bytes\n%s" % (size, r.describe()))
+    check(pages <= 3, "%d pages of the status file written at start, expected 2\n%s"
+          % (pages, r.describe()))
+    equal(r.report()[1]["calls"]["read"]["seen"] > 0, True, "reads counted in the report")
+
+
 # Python: the would-block handling of the standard library and of typical code.
 
 

@@ -889,6 +889,7 @@ static void test_no_rules_install_no_set(void **state)
 static void test_status_keeps_texts_for_reports_only(void **state)
 {
         const struct wb_status_bank *b;
+        const struct wb_status_rule *r;
         struct wb_decision d;
         int p[2];
         (void)state;
@@ -898,20 +899,22 @@ static void test_status_keeps_texts_for_reports_only(void **state)
         for (int i = 0; i < 2; i++) { /* both banks */
                 install("write when=9; read when=1", 1);
                 b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
+                r = wb_status->rules[status_bank_index(b)];
                 assert_int_equal(b->n, 2);
-                assert_int_equal(b->rule[0].text[0], '\0');
-                assert_int_equal(b->rule[1].scenario[0], '\0');
+                assert_int_equal(r[0].text[0], '\0');
+                assert_int_equal(r[1].scenario[0], '\0');
         }
         assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
         expect_totals(1, 1, 1);
 
         status_keep_rules(true);
         install("write when=9; read when=1", 1);
-        b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
-        assert_string_equal(b->rule[0].text, "write when=9");
-        assert_string_equal(b->rule[1].text, "read when=1");
-        assert_string_equal(b->rule[1].scenario, "WOULDBLOCK_RULES");
-        assert_int_equal(b->rule[1].line, 2);
+        r = wb_status
+                ->rules[status_bank_index(&wb_status->banks[atomic_load(&wb_status->bank) & 1])];
+        assert_string_equal(r[0].text, "write when=9");
+        assert_string_equal(r[1].text, "read when=1");
+        assert_string_equal(r[1].scenario, "WOULDBLOCK_RULES");
+        assert_int_equal(r[1].line, 2);
         status_keep_rules(false);
 }
 
