@@ -105,14 +105,16 @@ static inline long passed(struct report_pass p, enum wb_call call, int fd, long 
 
 /* After the real call of an armed wrapper: a cut that took is an injection;
  * anything else (no cut asked, or one that met EAGAIN, end of file or less
- * data than the limit) is counted as a passed-through call. */
-static long finish(const struct wb_callinfo *c, const struct wb_decision *d, long ret)
+ * data than the limit) is counted as a passed-through call, where p (found
+ * before the system call, as in the passed-through path) says. */
+static long finish(const struct wb_callinfo *c, const struct wb_decision *d, struct report_pass p,
+                   long ret)
 {
         if (d && cut_took(c, d, ret))
                 return finish_cut(c, d, ret);
         if (engine_call_reads(c))
                 readiness_after_read(c->fd); /* keeps errno */
-        return passed(report_pass_begin(), c->call, c->fd, ret);
+        return passed(p, c->call, c->fd, ret);
 }
 
 /* Each wrapper is two functions. The public one passes the call straight
@@ -131,7 +133,8 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, lon
                 if (v_ == WB_FAIL)                                                                 \
                         return (RET)fail(&c_, &d_);                                                \
                 const bool cut_ = v_ == WB_SHORT;                                                  \
-                return (RET)finish(&c_, cut_ ? &d_ : NULL, (REAL));                                \
+                const struct report_pass p_ = report_pass_begin();                                 \
+                return (RET)finish(&c_, cut_ ? &d_ : NULL, p_, (REAL));                            \
         }                                                                                          \
         WB_EXPORT RET NAME PARAMS                                                                  \
         {                                                                                          \
@@ -388,8 +391,9 @@ static __attribute__((noinline)) long splice_armed(const void *site, enum wb_cal
                 return fail(&c, &d);
         if (v == WB_SHORT && d.limit < len)
                 n = d.limit;
+        const struct report_pass p = report_pass_begin();
         r = call == WB_TEE ? real_tee(in, out, n, fl) : real_splice(in, offin, out, offout, n, fl);
-        return finish(&c, v == WB_SHORT ? &d : NULL, r);
+        return finish(&c, v == WB_SHORT ? &d : NULL, p, r);
 }
 
 WB_EXPORT ssize_t splice(int in, wb_off64 *offin, int out, wb_off64 *offout, size_t len,
@@ -469,14 +473,14 @@ WB_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t salen)
                         fd_state_set_port(fd, fd_state_addr_port(addr, salen));
                         return (int)fail(&c, &d);
                 }
-                return (int)finish(&c, NULL, r);
+                return (int)finish(&c, NULL, report_pass_begin(), r);
         }
         r = real_connect(fd, sa, salen);
         saved = errno;
         if (r == 0 || saved == EINPROGRESS)
                 fd_state_set_port(fd, fd_state_addr_port(addr, salen));
         errno = saved;
-        return (int)finish(&c, NULL, r);
+        return (int)finish(&c, NULL, report_pass_begin(), r);
 }
 
 /* ---- what starts and ends an fd number's life ---- */
