@@ -113,7 +113,14 @@ static _Atomic(struct ruleset *) active WB_BOOT;
 static struct {
         _Atomic uint64_t n;
         char pad[64 - sizeof(uint64_t)];
-} inside[WB_SHARD_COUNT];
+} inside[WB_SHARDS + 1];
+/* the only thread's (WB_SHARD_SINGLE), on the .data page the wrappers read
+ * anyway: its own page would be one more TLB miss per armed call */
+static _Atomic uint64_t inside_single WB_BOOT;
+static inline _Atomic uint64_t *inside_of(unsigned s)
+{
+        return s == WB_SHARD_SINGLE ? &inside_single : &inside[s].n;
+}
 static _Atomic bool asymmetric WB_BOOT; /* membarrier registered: readers need no fence */
 static _Atomic(struct ruleset *) retired WB_BOOT;
 static unsigned n_retired WB_BOOT; /* writers are serialized (the API's lock, or a forked child) */
@@ -154,8 +161,8 @@ static inline __attribute__((always_inline)) struct ruleset *read_begin(unsigned
 {
 #ifndef __SANITIZE_THREAD__ /* TSan knows no membarrier: it checks the locked form */
         if (__builtin_expect(s != WB_SHARD_SHARED, 1)) {
-                atomic_store_explicit(&inside[s].n,
-                                      atomic_load_explicit(&inside[s].n, memory_order_relaxed) + 1,
+                atomic_store_explicit(inside_of(s),
+                                      atomic_load_explicit(inside_of(s), memory_order_relaxed) + 1,
                                       memory_order_relaxed);
                 if (__builtin_expect(atomic_load_explicit(&asymmetric, memory_order_relaxed), 1))
                         atomic_signal_fence(memory_order_seq_cst);
@@ -164,7 +171,7 @@ static inline __attribute__((always_inline)) struct ruleset *read_begin(unsigned
                 return atomic_load_explicit(&active, memory_order_acquire);
         }
 #endif
-        atomic_fetch_add_explicit(&inside[s].n, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(inside_of(s), 1, memory_order_seq_cst);
         return atomic_load_explicit(&active, memory_order_seq_cst);
 }
 
@@ -172,13 +179,13 @@ static inline __attribute__((always_inline)) void read_end(unsigned s)
 {
 #ifndef __SANITIZE_THREAD__
         if (__builtin_expect(s != WB_SHARD_SHARED, 1)) {
-                atomic_store_explicit(&inside[s].n,
-                                      atomic_load_explicit(&inside[s].n, memory_order_relaxed) - 1,
+                atomic_store_explicit(inside_of(s),
+                                      atomic_load_explicit(inside_of(s), memory_order_relaxed) - 1,
                                       memory_order_release);
                 return;
         }
 #endif
-        atomic_fetch_sub_explicit(&inside[s].n, 1, memory_order_release);
+        atomic_fetch_sub_explicit(inside_of(s), 1, memory_order_release);
 }
 
 /* Readers may skip their fence once membarrier's expedited form is ours
@@ -205,8 +212,8 @@ static bool quiescent(void)
         if (atomic_load(&asymmetric) &&
             syscall(SYS_membarrier, WB_MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
                 return false; /* readers did not fence: keep the sets */
-        for (int i = 0; i < WB_SHARD_COUNT; i++)
-                in += atomic_load_explicit(&inside[i].n, memory_order_seq_cst);
+        for (unsigned i = 0; i < WB_SHARD_COUNT; i++)
+                in += atomic_load_explicit(inside_of(i), memory_order_seq_cst);
         return in == 0;
 }
 
@@ -396,8 +403,8 @@ void engine_restart_counts(void)
 {
         /* the only thread of a forked child: the parent's other threads,
          * counted inside the engine at the fork, are not here */
-        for (int i = 0; i < WB_SHARD_COUNT; i++)
-                atomic_store(&inside[i].n, 0);
+        for (unsigned i = 0; i < WB_SHARD_COUNT; i++)
+                atomic_store(inside_of(i), 0);
         counter_fork_child();
         asymmetric_init(true);
         engine_reseed(engine_seed());

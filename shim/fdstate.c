@@ -1,6 +1,8 @@
 /* fdstate.c - per-fd facts in one atomic word per fd (see fdstate.h). */
 #include "fdstate.h"
 
+#include "boot.h"
+
 #include "real.h"
 #include "rules.h"
 
@@ -22,8 +24,7 @@
 #define F_GEN_SHIFT WB_F_GEN_SHIFT
 #define F_FACTS_MASK ((1ull << 28) - 1)
 
-_Atomic uint64_t wb_fd_words[WB_FD_MAX];
-#define fd_words wb_fd_words
+struct wb_fd_cell wb_fd[WB_FD_MAX]; /* fdstate.h */
 static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
 _Atomic uint32_t wb_fd_spin[WB_FD_MAX]; /* fdstate.h: beyond the status's near ones */
 /* O_NONBLOCK as last read: generation << 40 | flags epoch << 8 | NB_* bits.
@@ -31,9 +32,7 @@ _Atomic uint32_t wb_fd_spin[WB_FD_MAX]; /* fdstate.h: beyond the status's near o
  * any F_SETFL or FIONBIO anywhere moves the epoch on and every cached bit
  * is read again once; so does a child started (the fd may stop being
  * private, NB_PRIVATE). */
-_Atomic uint64_t wb_fd_nonblock[WB_FD_MAX];
-_Atomic uint32_t wb_flags_epoch;
-#define fd_nonblock wb_fd_nonblock
+_Atomic uint32_t wb_flags_epoch WB_BOOT; /* on the .data page the wrappers read */
 #define flags_epoch wb_flags_epoch
 /* Where an fd came from: generation << 40 | fork epoch << 8 | ORIGIN_HERE.
  * An fd this process opened itself, with no child started since, shares its
@@ -136,7 +135,7 @@ void fd_state_get_slow(int fd, struct wb_fdfacts *out)
                 return;
         }
         out->tracked = true;
-        w = atomic_load_explicit(&fd_words[fd], memory_order_acquire);
+        w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_acquire);
         if (w & F_VALID) {
                 unpack(w, out);
                 return;
@@ -148,8 +147,8 @@ void fd_state_get_slow(int fd, struct wb_fdfacts *out)
          * on); either way answer with what was probed for this call. */
         if (facts) {
                 uint64_t nw = (w & ~(F_FACTS_MASK | F_VALID)) | facts;
-                atomic_compare_exchange_strong_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
-                                                        memory_order_acquire);
+                atomic_compare_exchange_strong_explicit(&wb_fd[fd].facts, &w, nw,
+                                                        memory_order_acq_rel, memory_order_acquire);
                 unpack(nw, out);
                 return;
         }
@@ -161,7 +160,7 @@ uint32_t fd_state_gen(int fd)
 {
         if (!tracked(fd))
                 return 0;
-        return (uint32_t)(atomic_load_explicit(&fd_words[fd], memory_order_acquire) >>
+        return (uint32_t)(atomic_load_explicit(&wb_fd[fd].facts, memory_order_acquire) >>
                           F_GEN_SHIFT) &
                WB_GEN_MASK;
 }
@@ -182,7 +181,7 @@ bool fd_state_nonblocking_slow(int fd, uint32_t gen)
         /* tagged with the epoch read before asking: a change meanwhile makes
          * this entry stale at once */
         if (tracked(fd))
-                atomic_store_explicit(&fd_nonblock[fd],
+                atomic_store_explicit(&wb_fd[fd].nonblock,
                                       (uint64_t)gen << F_GEN_SHIFT | (uint64_t)epoch << 8 |
                                           NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0) |
                                           (fd_state_private(fd, gen) ? NB_PRIVATE : 0),
@@ -199,12 +198,12 @@ static uint32_t forget(int fd)
 {
         uint64_t w, nw;
 
-        w = atomic_load_explicit(&fd_words[fd], memory_order_relaxed);
+        w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_relaxed);
         do {
                 uint64_t gen = ((w >> F_GEN_SHIFT) + 1) & WB_GEN_MASK;
                 nw = gen << F_GEN_SHIFT;
-        } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
-                                                        memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(
+            &wb_fd[fd].facts, &w, nw, memory_order_acq_rel, memory_order_relaxed));
         atomic_store_explicit(fd_state_spin_word(wb_status, fd), 0, memory_order_relaxed);
         return (uint32_t)(nw >> F_GEN_SHIFT);
 }
@@ -259,13 +258,13 @@ void fd_state_set_port(int fd, unsigned port)
 
         if (!tracked(fd))
                 return;
-        w = atomic_load_explicit(&fd_words[fd], memory_order_relaxed);
+        w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_relaxed);
         do {
                 if (!(w & F_VALID))
                         return; /* probed on next use, with its peer */
                 nw = (w & ~(0xffffull << F_PORT_SHIFT)) | (uint64_t)(port & 0xffff) << F_PORT_SHIFT;
-        } while (!atomic_compare_exchange_weak_explicit(&fd_words[fd], &w, nw, memory_order_acq_rel,
-                                                        memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(
+            &wb_fd[fd].facts, &w, nw, memory_order_acq_rel, memory_order_relaxed));
 }
 
 bool fd_state_first_connect(int fd)

@@ -38,14 +38,21 @@ struct wb_fdfacts {
 #define WB_F_SOTYPE_SHIFT 24 /* 4 bits */
 #define WB_F_VALID (1ull << 32)
 #define WB_F_GEN_SHIFT 40 /* 24 bits */
-extern _Atomic uint64_t wb_fd_words[WB_FD_MAX];
+/* Per fd number, the facts word and the cached O_NONBLOCK word (below) side
+ * by side: an armed call reads both, and one page holds 256 fds' cells (each
+ * page touched costs a TLB miss per call, see status.h). */
+struct wb_fd_cell {
+        _Atomic uint64_t facts;
+        _Atomic uint64_t nonblock;
+};
+extern struct wb_fd_cell wb_fd[WB_FD_MAX] __attribute__((visibility("hidden")));
 void fd_state_get_slow(int fd, struct wb_fdfacts *out);
 static inline void fd_state_get(int fd, struct wb_fdfacts *out)
 {
         uint64_t w;
 
         if ((unsigned)fd >= WB_FD_MAX ||
-            !((w = atomic_load_explicit(&wb_fd_words[fd], memory_order_acquire)) & WB_F_VALID)) {
+            !((w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_acquire)) & WB_F_VALID)) {
                 fd_state_get_slow(fd, out);
                 return;
         }
@@ -67,13 +74,12 @@ uint32_t fd_state_gen(int fd);
 #define WB_NB_SET 1u
 #define WB_NB_KNOWN 2u
 #define WB_NB_PRIVATE 4u /* read while the fd was private: the cache may be used */
-extern _Atomic uint64_t wb_fd_nonblock[WB_FD_MAX];
 extern _Atomic uint32_t wb_flags_epoch;
 bool fd_state_nonblocking_slow(int fd, uint32_t gen);
 static inline bool fd_state_nonblocking(int fd, uint32_t gen)
 {
         if ((unsigned)fd < WB_FD_MAX) {
-                uint64_t w = atomic_load_explicit(&wb_fd_nonblock[fd], memory_order_relaxed);
+                uint64_t w = atomic_load_explicit(&wb_fd[fd].nonblock, memory_order_relaxed);
                 uint64_t want = (uint64_t)gen << 32 |
                                 atomic_load_explicit(&wb_flags_epoch, memory_order_acquire);
                 if ((w & (WB_NB_KNOWN | WB_NB_PRIVATE)) == (WB_NB_KNOWN | WB_NB_PRIVATE) &&
