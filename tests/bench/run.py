@@ -10,9 +10,13 @@ burst of noise from a neighbour is spread over all of them, and prints the
 medians as markdown tables:
 
   1. a 1-byte ping on a non-blocking pipe (write+read) and on a non-blocking
-     AF_UNIX socketpair (send+recv): plain, preloaded with no rules, armed
-     (a rule that counts every call and never fires), under strace's
-     inject with a trigger that never fires, under libfiu's fiu-run -x;
+     AF_UNIX socketpair (send+recv): plain, under the floor (tests/bench/
+     floor.c: a preload that only forwards, alone and touching K pages after
+     each call), preloaded with no rules, armed (a rule that counts every
+     call and never fires), under strace's inject with a trigger that never
+     fires, under libfiu's fiu-run -x; then what the floor rows imply: what
+     any preload costs here, what a page costs, and what our passthrough's
+     page count predicts for it (derived, labelled so);
   2. the cost of one injected call (read/recv on an empty fd, every call
      injected) beside the real EAGAIN the kernel gives on the same fd;
   3. start-up of /bin/true, plain and with the whole scenario library parsed;
@@ -58,6 +62,18 @@ STRACE_WHEN = 65535
 STRACE_MAX_ITERATIONS = 10000
 STRACE_SYSCALLS = "read,write,sendto,recvfrom"
 
+# The floor rows: tests/bench/floor.c forwards each call with a tail jump;
+# with FLOOR_PAGES=K it touches K pages of its own after the real call. K
+# large enough that the slope stands out of a shared machine's noise.
+FLOOR_TOUCH_PAGES = (4, 16)
+# Distinct pages of the preload between two system calls (after one call,
+# before the next), as `make bench-instructions` counts them: the floor's
+# code and data page; FLOOR_PAGES=K adds K. Our passthrough's, counted on
+# the library as of this commit (2 before the call, 5 after, the code and
+# .data pages among both): update them with the library.
+FLOOR_PAGES_BETWEEN = 2
+PASSTHROUGH_PAGES = {"before": 2, "after": 5, "between": 5}
+
 # From the issue: printed beside the figures, never asserted.
 TARGETS = {
     "passthrough": ("ratio", 1.02),
@@ -86,7 +102,7 @@ def clean_env():
     env = {
         k: v
         for k, v in os.environ.items()
-        if k != "LD_PRELOAD" and not k.startswith(("WOULDBLOCK_", "FIU_"))
+        if k != "LD_PRELOAD" and not k.startswith(("WOULDBLOCK_", "FIU_", "FLOOR_"))
     }
     return env
 
@@ -120,6 +136,7 @@ class Bench:
     def __init__(self, build):
         self.build = os.path.abspath(build)
         self.lib = os.path.join(self.build, "libwouldblock.so")
+        self.floor = os.path.join(self.build, "bench", "libfloor.so")
         self.ping = os.path.join(self.build, "bench", "ping")
         self.spawn = os.path.join(self.build, "bench", "spawn")
         self.tmp = tempfile.mkdtemp(prefix="wouldblock-bench.")
@@ -215,8 +232,13 @@ class Bench:
 # result fields) raises Broken when the run does not show what it claims.
 
 
-def check_mapped(fields, wouldblock, fiu=False, traced=False):
-    want = {"wouldblock_mapped": wouldblock, "fiu_mapped": fiu, "traced": traced}
+def check_mapped(fields, wouldblock, fiu=False, traced=False, floor=False):
+    want = {
+        "wouldblock_mapped": wouldblock,
+        "fiu_mapped": fiu,
+        "floor_mapped": floor,
+        "traced": traced,
+    }
     for key, value in want.items():
         if fields.get(key) != str(int(value)):
             raise Broken("%s=%s, expected %d" % (key, fields.get(key), int(value)))
@@ -233,6 +255,24 @@ def cfg_plain(bench, n, mode):
         check_mapped(f, wouldblock=False)
 
     return [], clean_env(), n, check
+
+
+def cfg_floor(pages):
+    """The floor preload, touching pages pages after each call (0: it only
+    forwards, and FLOOR_PAGES is left unset)."""
+
+    def cfg(bench, n, mode):
+        env = clean_env()
+        env["LD_PRELOAD"] = bench.floor
+        if pages:
+            env["FLOOR_PAGES"] = str(pages)
+
+        def check(b, f):
+            check_mapped(f, wouldblock=False, floor=True)
+
+        return [], env, n, check
+
+    return cfg
 
 
 def cfg_passthrough(bench, n, mode):
@@ -375,6 +415,12 @@ def cfg_fiu(bench, n, mode):
 
 PING_CONFIGS = [
     ("plain", "plain (no preload)", cfg_plain),
+    ("floor", "a preload that only forwards (the floor: one `jmp`)", cfg_floor(0)),
+] + [
+    ("floor-%d" % k, "the floor, then touches %d pages of its own after each call" % k,
+     cfg_floor(k))
+    for k in FLOOR_TOUCH_PAGES
+] + [
     ("passthrough", "preloaded, no rules (passthrough)", cfg_passthrough),
     ("armed", "armed: `%s` (counts, never fires)" % ARMED_RULES, cfg_armed_by(ARMED_RULES)),
     ("armed-site", "armed, site=: `%s`" % ARMED_SITE_RULES, cfg_armed_by(ARMED_SITE_RULES)),
@@ -713,6 +759,7 @@ def render(res, n, runs, startup_runs, only=SECTIONS):
             )
     if "ping" in only:
         render_ping_note(p)
+        render_floor(p, res)
     if "inject" in only:
         render_inject(p, res, n)
     if "startup" in only:
@@ -731,6 +778,109 @@ def render_ping_note(p):
         "calls, output to /dev/null (strace injects only into calls it traces)."
         % STRACE_MAX_ITERATIONS
     )
+
+
+def slope(points):
+    """Least-squares slope of y over x for [(x, y)]; None without two xs."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    mx = statistics.mean(x for x, _ in points)
+    my = statistics.mean(y for _, y in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+
+def floor_figures(res, mode, metric):
+    """From the medians of one ping mode and metric: the floor's ratio to
+    plain and its ns over plain per call, ns per extra page per call, the
+    passthrough ratio predicted from its page count, and the one measured;
+    None where a row is missing or invalid."""
+    per_call = lambda key: (lambda m: None if m is None else m / 2)(
+        res.median(("ping", mode, key), metric))
+    plain, floor, passthrough = per_call("plain"), per_call("floor"), per_call("passthrough")
+    if plain is None or floor is None:
+        return None
+    points = [(0, floor)] + [(k, per_call("floor-%d" % k)) for k in FLOOR_TOUCH_PAGES
+                             if per_call("floor-%d" % k) is not None]
+    per_page = slope(points)
+    extra = PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN
+    return {
+        "floor_ratio": floor / plain,
+        "floor_ns": floor - plain,
+        "per_page": per_page,
+        "predicted": None if per_page is None else (floor + extra * per_page) / plain,
+        "measured": None if passthrough is None else passthrough / plain,
+    }
+
+
+def render_floor(p, res):
+    p("")
+    p(
+        "Derived from the medians above, not measured directly. The floor is the least "
+        "any LD_PRELOAD shim costs (tests/bench/floor.c: each call one load and one "
+        "`jmp` to the next definition; its code and data page between two system "
+        "calls). A page: least-squares slope of ns/call over the pages the floor rows "
+        "touch after each call (0, %s), each one more distinct page between two system "
+        "calls: a TLB miss each where the kernel empties the TLB on every system call "
+        "(page-table isolation without PCID; here %s). Those pages "
+        "are one run of the floor's own array; pages spread over the address space may "
+        "cost more each. Our passthrough touches %d pages before the system call and %d "
+        "after, %d distinct between two system calls (`make bench-instructions`), the "
+        "floor %d: predicted = the floor + %d pages."
+        % (
+            ", ".join(str(k) for k in FLOOR_TOUCH_PAGES),
+            tlb_flush_text(),
+            PASSTHROUGH_PAGES["before"],
+            PASSTHROUGH_PAGES["after"],
+            PASSTHROUGH_PAGES["between"],
+            FLOOR_PAGES_BETWEEN,
+            PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN,
+        )
+    )
+    p("")
+    p(
+        "| ping | the floor: ratio to plain | the floor: ns/call over plain "
+        "| a page: ns/call per page | passthrough predicted from its pages: ratio "
+        "| passthrough measured: ratio |"
+    )
+    p("|---|---:|---:|---:|---:|---:|")
+    for mode, _ in PING_MODES:
+        wall, cpu = floor_figures(res, mode, "wall"), floor_figures(res, mode, "cpu")
+        if wall is None:
+            p("| %s | n/a (no valid plain and floor rows) | | | | |" % mode)
+            continue
+        both = lambda key, digits: "%s (CPU %s)" % (
+            fmt(wall[key], digits), fmt(cpu[key] if cpu else None, digits))
+        p(
+            "| %s | %s | %s | %s | %s | %s |"
+            % (
+                mode,
+                both("floor_ratio", 3),
+                both("floor_ns", 1),
+                both("per_page", 1),
+                both("predicted", 3),
+                both("measured", 3),
+            )
+        )
+
+
+def tlb_flush_text():
+    """What the kernel says of page-table isolation, and whether the CPU has
+    PCID (without it, every system call empties the TLB)."""
+    try:
+        with open("/sys/devices/system/cpu/vulnerabilities/meltdown") as f:
+            meltdown = f.read().strip()
+    except OSError:
+        meltdown = "?"
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return "meltdown: %s; CPU flag pcid %s" % (meltdown, "present" if "pcid" in flags else "absent")
 
 
 def render_inject(p, res, n):
@@ -916,6 +1066,22 @@ def smoke(bench):
     except Broken as e:
         t.ok("report has 2 rules" in str(e), "the armed check refuses a report whose rules are not the armed one", e)
 
+    # The floor rows refuse a run without the floor, and the floor refuses a
+    # page count it cannot touch.
+    fields = parse_line(run([bench.ping, "pipe", "20"], clean_env(), "plain ping"))
+    try:
+        cfg_floor(0)(bench, 20, "pipe")[3](bench, fields)
+        t.ok(False, "the floor's check refuses a ping without the floor mapped", "accepted")
+    except Broken as e:
+        t.ok("floor_mapped=0" in str(e), "the floor's check refuses a ping without the floor mapped", e)
+    env = cfg_floor(0)(bench, 20, "pipe")[1]
+    env["FLOOR_PAGES"] = "65"
+    try:
+        run([bench.ping, "pipe", "20"], env, "ping under the floor, FLOOR_PAGES=65")
+        t.ok(False, "the floor refuses more pages than it has", "ping exited 0")
+    except Broken as e:
+        t.ok("FLOOR_PAGES=65" in str(e), "the floor refuses more pages than it has", e)
+
     t.attempt("every built-in scenario loads in /bin/true (report names them all)",
               lambda: check_library_loads(bench))
     for key, label, env in startup_configs(bench):
@@ -930,6 +1096,9 @@ def smoke(bench):
     missing = [r for r in rows if r not in text]
     t.ok(not missing and not res.broken(), "the full table renders with every row valid",
          "missing rows: %s\nbroken: %s\n%s" % (missing, res.broken(), text))
+    derived = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))]
+    t.ok(len(derived) == 2 and not any("n/a" in l or "| - " in l for l in derived),
+         "the floor's derived figures are computed for both pings", "\n".join(derived) or text)
     res = measure(bench, 200, 1, 3, progress=False, only=("startup",))
     text = render(res, 200, 1, 3, only=("startup",))
     t.ok("### Start-up" in text and not any(label in text for _, label, _ in PING_CONFIGS)
@@ -960,7 +1129,7 @@ def main():
 
     bench = Bench(args.build)
     try:
-        for path in (bench.lib, bench.ping, bench.spawn):
+        for path in (bench.lib, bench.ping, bench.spawn, bench.floor):
             if not os.access(path, os.R_OK):
                 print("run.py: %s is not built (make bench builds it)" % path, file=sys.stderr)
                 return 1
