@@ -1,6 +1,7 @@
 # bench.mk - `make bench`: what the preload costs per call, at start-up and in
-# memory, beside plain runs, strace's and libfiu's injectors (tests/bench/),
-# and what `wouldblock explore` costs per example (tests/bench/explore.py).
+# memory, beside plain runs, strace's and libfiu's injectors and the floor
+# (the least any preload costs here, tests/bench/floor.c), and what
+# `wouldblock explore` costs per example (tests/bench/explore.py).
 # It prints tables and fails only on a broken measurement, never on timing.
 #   make bench BENCH_ITERATIONS=100000 BENCH_RUNS=3   (also from the environment)
 #   make bench BENCH_ONLY=startup   (sections: ping, inject, startup, rss; the
