@@ -14,10 +14,13 @@
  * With FLOOR_PAGES=K (0..FLOOR_PAGES_MAX, read once in the constructor) the
  * jump goes instead to a forwarder that calls the real function and, after
  * it returned, loads one byte from each of K pages of its own: K more
- * distinct pages between two system calls (its code page it shares with the
- * exported functions), which is what each extra page touched costs. A bad
- * FLOOR_PAGES stops the process (exit 2): a measurement that did not do what
- * it says must not pass for one that did.
+ * distinct pages between two system calls, which is what each extra page
+ * touched costs. Its code page it shares with the exported functions, so
+ * FLOOR_PAGES=0 (return through its own code, touch nothing) has the same 2
+ * pages between two system calls as the tail jump: what is left of their
+ * difference is the call and the return. A bad FLOOR_PAGES stops the
+ * process (exit 2): a measurement that did not do what it says must not
+ * pass for one that did.
  *
  * A call made before the constructor ran (another library's constructor)
  * goes through a resolver that looks the real function up first. */
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,26 +113,29 @@ FLOOR_FORWARD(write, (int fd, const void *buf, size_t n), (fd, buf, n))
 FLOOR_FORWARD(recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
 FLOOR_FORWARD(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 
-static unsigned pages_from_env(void)
+/* FLOOR_PAGES, or -1 when it is not set (the tail jump). */
+static int pages_from_env(void)
 {
         const char *s = getenv("FLOOR_PAGES");
         char *end;
         unsigned long k;
 
-        if (!s || !*s)
-                return 0;
+        if (!s)
+                return -1;
         k = strtoul(s, &end, 10);
-        if (*end || s[0] == '-' || k > FLOOR_PAGES_MAX) {
+        if (!*s || *end || s[0] == '-' || k > FLOOR_PAGES_MAX) {
                 fprintf(stderr, "libfloor: FLOOR_PAGES=%s: want a number of pages 0..%d\n", s,
                         FLOOR_PAGES_MAX);
                 _exit(2);
         }
-        return (unsigned)k;
+        return (int)k;
 }
 
 __attribute__((constructor)) static void floor_init(void)
 {
-        unsigned k = pages_from_env();
+        int pages = pages_from_env();
+        bool touching = pages >= 0;
+        unsigned k = touching ? (unsigned)pages : 0;
 
         for (unsigned i = 0; i < k; i++)
                 memset(touched[i], (int)i + 1, FLOOR_PAGE);
@@ -137,8 +144,8 @@ __attribute__((constructor)) static void floor_init(void)
         hot.real_recv = (recv_fn)next("recv");
         hot.real_send = (send_fn)next("send");
         hot.touch_pages = k;
-        hot.entry_read = k ? touch_read : hot.real_read;
-        hot.entry_write = k ? touch_write : hot.real_write;
-        hot.entry_recv = k ? touch_recv : hot.real_recv;
-        hot.entry_send = k ? touch_send : hot.real_send;
+        hot.entry_read = touching ? touch_read : hot.real_read;
+        hot.entry_write = touching ? touch_write : hot.real_write;
+        hot.entry_recv = touching ? touch_recv : hot.real_recv;
+        hot.entry_send = touching ? touch_send : hot.real_send;
 }

@@ -18,7 +18,7 @@ touch (code and data, the stack left out) in one passed-through call, before
 and after the system call, and between two system calls (after one call and
 before the next: a page touched on both sides counts once), from valgrind's
 lackey; for this library and for tests/bench/floor.c, the least any preload
-touches (2 before, 0 after) and the floor with FLOOR_PAGES=4. Where the
+touches (2 before, 0 after), and the floor with FLOOR_PAGES=0 and 4. Where the
 kernel isolates page tables without PCID every system call empties the TLB,
 and each page between two system calls is a TLB miss: on such a machine a
 page weighs more than tens of instructions.
@@ -152,6 +152,8 @@ PRELOADS = [
     # label, library (in the build directory), its own function, environment
     ("passthrough", "libwouldblock.so", "real_bind", {}),
     ("floor: a preload that only forwards", "bench/libfloor.so", "floor_init", {}),
+    ("floor, returning through its code (FLOOR_PAGES=0)", "bench/libfloor.so", "floor_init",
+     {"FLOOR_PAGES": "0"}),
     ("floor, then touches 4 pages", "bench/libfloor.so", "floor_init", {"FLOOR_PAGES": "4"}),
 ]
 
