@@ -63,14 +63,16 @@ STRACE_MAX_ITERATIONS = 10000
 STRACE_SYSCALLS = "read,write,sendto,recvfrom"
 
 # The floor rows: tests/bench/floor.c forwards each call with a tail jump;
-# with FLOOR_PAGES=K it touches K pages of its own after the real call. K
-# large enough that the slope stands out of a shared machine's noise.
-FLOOR_TOUCH_PAGES = (4, 16)
+# with FLOOR_PAGES=K it calls the real function, returns through its own
+# code and touches K pages of its own. 0 first (the call and the return
+# alone), then pages enough to stand out of a shared machine's noise.
+FLOOR_TOUCH_PAGES = (0, 4, 16)
 # Distinct pages of the preload between two system calls (after one call,
 # before the next), as `make bench-instructions` counts them: the floor's
-# code and data page; FLOOR_PAGES=K adds K. Our passthrough's, counted on
-# the library as of this commit (2 before the call, 5 after, the code and
-# .data pages among both): update them with the library.
+# code and data page, with FLOOR_PAGES=0 too; FLOOR_PAGES=K adds K. Our
+# passthrough's, counted on the library as of this commit (2 before the
+# call, 5 after, the code and .data pages among both): update them with the
+# library.
 FLOOR_PAGES_BETWEEN = 2
 PASSTHROUGH_PAGES = {"before": 2, "after": 5, "between": 5}
 
@@ -258,13 +260,13 @@ def cfg_plain(bench, n, mode):
 
 
 def cfg_floor(pages):
-    """The floor preload, touching pages pages after each call (0: it only
-    forwards, and FLOOR_PAGES is left unset)."""
+    """The floor preload, touching pages pages after each call (None: it
+    only forwards, with a tail jump: FLOOR_PAGES is left unset)."""
 
     def cfg(bench, n, mode):
         env = clean_env()
         env["LD_PRELOAD"] = bench.floor
-        if pages:
+        if pages is not None:
             env["FLOOR_PAGES"] = str(pages)
 
         def check(b, f):
@@ -415,9 +417,11 @@ def cfg_fiu(bench, n, mode):
 
 PING_CONFIGS = [
     ("plain", "plain (no preload)", cfg_plain),
-    ("floor", "a preload that only forwards (the floor: one `jmp`)", cfg_floor(0)),
+    ("floor", "a preload that only forwards (the floor: one `jmp`)", cfg_floor(None)),
 ] + [
-    ("floor-%d" % k, "the floor, then touches %d pages of its own after each call" % k,
+    ("floor-%d" % k,
+     "the floor, returning through its own code (a call, not a jump)" if k == 0 else
+     "the floor, returning through its own code, then touching %d pages" % k,
      cfg_floor(k))
     for k in FLOOR_TOUCH_PAGES
 ] + [
@@ -780,87 +784,102 @@ def render_ping_note(p):
     )
 
 
-def slope(points):
-    """Least-squares slope of y over x for [(x, y)]; None without two xs."""
-    if len({x for x, _ in points}) < 2:
-        return None
-    mx = statistics.mean(x for x, _ in points)
-    my = statistics.mean(y for _, y in points)
-    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+def floor_figures(res, mode, metric, stat):
+    """From the medians or minimums (stat) of one ping mode and metric (ns
+    per call): the
+    floor's ratio to plain and ns over plain, what returning through its own
+    code adds, ns per page between each two touching rows, the passthrough
+    ratio its page count predicts (with the first pages' cost), and the one
+    measured. None where the plain or floor row is missing or invalid."""
 
+    def per_call(key):
+        k = ("ping", mode, key)
+        m = None if k in res.invalid else getattr(res, stat)(k, metric)
+        return None if m is None else m / 2
 
-def floor_figures(res, mode, metric):
-    """From the medians of one ping mode and metric: the floor's ratio to
-    plain and its ns over plain per call, ns per extra page per call, the
-    passthrough ratio predicted from its page count, and the one measured;
-    None where a row is missing or invalid."""
-    per_call = lambda key: (lambda m: None if m is None else m / 2)(
-        res.median(("ping", mode, key), metric))
-    plain, floor, passthrough = per_call("plain"), per_call("floor"), per_call("passthrough")
+    plain, floor = per_call("plain"), per_call("floor")
     if plain is None or floor is None:
         return None
-    points = [(0, floor)] + [(k, per_call("floor-%d" % k)) for k in FLOOR_TOUCH_PAGES
-                             if per_call("floor-%d" % k) is not None]
-    per_page = slope(points)
+    touching = [(k, per_call("floor-%d" % k)) for k in FLOOR_TOUCH_PAGES]
+    slopes = [
+        None if a is None or b is None else (b - a) / (k2 - k1)
+        for (k1, a), (k2, b) in zip(touching, touching[1:])
+    ]
+    calling, first = touching[0][1], slopes[0] if slopes else None
     extra = PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN
+    passthrough = per_call("passthrough")
     return {
         "floor_ratio": floor / plain,
         "floor_ns": floor - plain,
-        "per_page": per_page,
-        "predicted": None if per_page is None else (floor + extra * per_page) / plain,
+        "return_ns": None if calling is None else calling - floor,
+        "slopes": slopes,
+        "predicted": None if calling is None or first is None
+        else (calling + extra * first) / plain,
         "measured": None if passthrough is None else passthrough / plain,
     }
 
 
 def render_floor(p, res):
+    k = FLOOR_TOUCH_PAGES
+    extra = PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN
+    ranges = ["pages %d-%d" % (a + 1, b) for a, b in zip(k, k[1:])]
     p("")
     p(
-        "Derived from the medians above, not measured directly. The floor is the least "
+        "Derived from the figures above, not measured directly: from the medians, and "
+        "from each row's fastest run (noise only adds time). The floor is the least "
         "any LD_PRELOAD shim costs (tests/bench/floor.c: each call one load and one "
         "`jmp` to the next definition; its code and data page between two system "
-        "calls). A page: least-squares slope of ns/call over the pages the floor rows "
-        "touch after each call (0, %s), each one more distinct page between two system "
+        "calls). Returning through its own code (a call, not a jump) keeps those 2 "
+        "pages. Each page it then touches is one more distinct page between two system "
         "calls: a TLB miss each where the kernel empties the TLB on every system call "
-        "(page-table isolation without PCID; here %s). Those pages "
-        "are one run of the floor's own array; pages spread over the address space may "
-        "cost more each. Our passthrough touches %d pages before the system call and %d "
-        "after, %d distinct between two system calls (`make bench-instructions`), the "
-        "floor %d: predicted = the floor + %d pages."
+        "(page-table isolation without PCID; here %s). ns/page: the difference between "
+        "two touching rows over their difference in pages; the pages are one run of "
+        "the floor's own array, and the first ones of a run may cost more than the next "
+        "(a page-table walk can reuse what the one before cached). Our passthrough touches %d pages "
+        "before the system call and %d after, %d distinct between two system calls "
+        "(`make bench-instructions`), the floor %d: predicted = the floor returning "
+        "through its code + %d pages at the cost of %s."
         % (
-            ", ".join(str(k) for k in FLOOR_TOUCH_PAGES),
             tlb_flush_text(),
             PASSTHROUGH_PAGES["before"],
             PASSTHROUGH_PAGES["after"],
             PASSTHROUGH_PAGES["between"],
             FLOOR_PAGES_BETWEEN,
-            PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN,
+            extra,
+            ranges[0] if ranges else "?",
         )
     )
     p("")
     p(
-        "| ping | the floor: ratio to plain | the floor: ns/call over plain "
-        "| a page: ns/call per page | passthrough predicted from its pages: ratio "
-        "| passthrough measured: ratio |"
+        "| ping | from | the floor: ratio to plain | the floor: ns/call over plain "
+        "| returning through its code: ns/call over the floor | %s | passthrough predicted: ratio "
+        "| passthrough measured: ratio |" % " | ".join("%s: ns/page" % r for r in ranges)
     )
-    p("|---|---:|---:|---:|---:|---:|")
+    p("|---|---|" + "---:|" * (5 + len(ranges)))
     for mode, _ in PING_MODES:
-        wall, cpu = floor_figures(res, mode, "wall"), floor_figures(res, mode, "cpu")
-        if wall is None:
-            p("| %s | n/a (no valid plain and floor rows) | | | | |" % mode)
-            continue
-        both = lambda key, digits: "%s (CPU %s)" % (
-            fmt(wall[key], digits), fmt(cpu[key] if cpu else None, digits))
-        p(
-            "| %s | %s | %s | %s | %s | %s |"
-            % (
-                mode,
-                both("floor_ratio", 3),
-                both("floor_ns", 1),
-                both("per_page", 1),
-                both("predicted", 3),
-                both("measured", 3),
+        for stat, metric, what in (
+            ("median", "wall", "median, wall time"),
+            ("median", "cpu", "median, CPU time"),
+            ("minimum", "wall", "fastest run, wall time"),
+        ):
+            f = floor_figures(res, mode, metric, stat)
+            if f is None:
+                p("| %s | %s | n/a (no valid plain and floor rows) |%s" %
+                  (mode, what, " |" * (5 + len(ranges))))
+                continue
+            p(
+                "| %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    mode,
+                    what,
+                    fmt(f["floor_ratio"], 3),
+                    fmt(f["floor_ns"], 1),
+                    fmt(f["return_ns"], 1),
+                    " | ".join(fmt(x, 1) for x in f["slopes"]),
+                    fmt(f["predicted"], 3),
+                    fmt(f["measured"], 3),
+                )
             )
-        )
 
 
 def tlb_flush_text():
@@ -1070,11 +1089,11 @@ def smoke(bench):
     # page count it cannot touch.
     fields = parse_line(run([bench.ping, "pipe", "20"], clean_env(), "plain ping"))
     try:
-        cfg_floor(0)(bench, 20, "pipe")[3](bench, fields)
+        cfg_floor(None)(bench, 20, "pipe")[3](bench, fields)
         t.ok(False, "the floor's check refuses a ping without the floor mapped", "accepted")
     except Broken as e:
         t.ok("floor_mapped=0" in str(e), "the floor's check refuses a ping without the floor mapped", e)
-    env = cfg_floor(0)(bench, 20, "pipe")[1]
+    env = cfg_floor(None)(bench, 20, "pipe")[1]
     env["FLOOR_PAGES"] = "65"
     try:
         run([bench.ping, "pipe", "20"], env, "ping under the floor, FLOOR_PAGES=65")
@@ -1097,7 +1116,7 @@ def smoke(bench):
     t.ok(not missing and not res.broken(), "the full table renders with every row valid",
          "missing rows: %s\nbroken: %s\n%s" % (missing, res.broken(), text))
     derived = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))]
-    t.ok(len(derived) == 2 and not any("n/a" in l or "| - " in l for l in derived),
+    t.ok(len(derived) == 6 and not any("n/a" in l or "| - " in l for l in derived),
          "the floor's derived figures are computed for both pings", "\n".join(derived) or text)
     res = measure(bench, 200, 1, 3, progress=False, only=("startup",))
     text = render(res, 200, 1, 3, only=("startup",))
