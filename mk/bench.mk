@@ -1,6 +1,7 @@
 # bench.mk - `make bench`: what the preload costs per call, at start-up and in
-# memory, beside plain runs, strace's and libfiu's injectors (tests/bench/),
-# and what `wouldblock explore` costs per example (tests/bench/explore.py).
+# memory, beside plain runs, strace's and libfiu's injectors and the floor
+# (the least any preload costs here, tests/bench/floor.c), and what
+# `wouldblock explore` costs per example (tests/bench/explore.py).
 # It prints tables and fails only on a broken measurement, never on timing.
 #   make bench BENCH_ITERATIONS=100000 BENCH_RUNS=3   (also from the environment)
 #   make bench BENCH_ONLY=startup   (sections: ping, inject, startup, rss; the
@@ -9,7 +10,7 @@ BENCH_ITERATIONS ?= 1000000
 BENCH_RUNS ?= 5
 BENCH_STARTUP_RUNS ?= 200
 BENCH_ONLY ?=
-BENCH_BIN := $(BUILD)/bench/ping $(BUILD)/bench/spawn
+BENCH_BIN := $(BUILD)/bench/ping $(BUILD)/bench/spawn $(BUILD)/bench/libfloor.so
 
 ALL_TARGETS += $(BENCH_BIN) $(BUILD)/bench/smoke
 TEST_SUITES += $(BUILD)/bench/smoke
@@ -41,6 +42,11 @@ bench-deps:
 
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/timing.h | $(BUILD)/bench
 	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $<
+
+# The floor: the least any preload costs (tests/bench/floor.c), to compare
+# the library with. Built here only, never installed.
+$(BUILD)/bench/libfloor.so: tests/bench/floor.c | $(BUILD)/bench
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -shared -Wl,-z,defs -o $@ $< -ldl
 
 # The smoke test of the benchmark machinery, as a TAP suite (tiny counts, no
 # timing checked): a wrapper, because tap-run passes suites no arguments.

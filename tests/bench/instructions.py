@@ -13,12 +13,15 @@ Under valgrind the kernel's membarrier(2) is not available, so the reader
 bracket takes its fenced form (one mfence, not a locked instruction, not
 counted here).
 
-A second table: the distinct 4 KiB pages the library's own instructions
+A second table: the distinct 4 KiB pages a preload's own instructions
 touch (code and data, the stack left out) in one passed-through call, before
-and after the system call, from valgrind's lackey. Where the kernel isolates
-page tables without PCID every system call empties the TLB, and each of
-these pages is a TLB miss: on such a machine a page weighs more than tens
-of instructions.
+and after the system call, and between two system calls (after one call and
+before the next: a page touched on both sides counts once), from valgrind's
+lackey; for this library and for tests/bench/floor.c, the least any preload
+touches (2 before, 0 after), and the floor with FLOOR_PAGES=0 and 4. Where the
+kernel isolates page tables without PCID every system call empties the TLB,
+and each page between two system calls is a TLB miss: on such a machine a
+page weighs more than tens of instructions.
 """
 
 import argparse
@@ -35,8 +38,10 @@ N, DELTA = 2000, 10000
 WARM = 1.1  # the ping warms up with n/10 more iterations
 
 CONFIGS = [
-    # label, ping mode, rules (None: no preload), calls per iteration
+    # label, ping mode, rules (None: no preload; FLOOR: tests/bench/floor.c
+    # preloaded instead), calls per iteration
     ("plain", "pipe", None, 2),
+    ("floor: a preload that only forwards", "pipe", "FLOOR", 2),
     ("passthrough", "pipe", "", 2),
     ("armed: all when=1000000000000", "pipe", "all when=1000000000000", 2),
     ("armed: all site=ping when=1000000000000", "pipe", "all site=ping when=1000000000000", 2),
@@ -60,12 +65,14 @@ def locked_offsets(lib):
     return found
 
 
-def env_for(lib, rules):
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("WOULDBLOCK_")}
+def env_for(lib, rules, extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if k != "LD_PRELOAD" and not k.startswith(("WOULDBLOCK_", "FLOOR_"))}
     if rules is not None:
         env["LD_PRELOAD"] = lib
         if rules:
             env["WOULDBLOCK_RULES"] = rules
+    env.update(extra or {})
     return env
 
 
@@ -128,32 +135,56 @@ def symbol_offsets(lib):
     return syms
 
 
-def pages_per_call(ping, lib, mode, wrappers):
-    """(before, after): distinct pages the library touches in one passed-through
-    call of the ping's steady state, before and after the real function ran."""
+def mapped_size(lib):
+    """The extent of the library's loaded segments, .bss included."""
+    out = subprocess.run(["readelf", "-lW", lib], capture_output=True, text=True, check=True).stdout
+    ends = [int(p[2], 16) + int(p[5], 16) for p in (l.split() for l in out.splitlines())
+            if p and p[0] == "LOAD"]
+    if not ends:
+        sys.exit("readelf: no LOAD segment in %s" % lib)
+    return max(ends)
+
+
+# The preloads whose pages are counted: how each is found in the trace (the
+# functions whose entries must all have run at the same load address: the
+# ping's wrappers and one of the preload's own), and its environment.
+PRELOADS = [
+    # label, library (in the build directory), its own function, environment
+    ("passthrough", "libwouldblock.so", "real_bind", {}),
+    ("floor: a preload that only forwards", "bench/libfloor.so", "floor_init", {}),
+    ("floor, returning through its code (FLOOR_PAGES=0)", "bench/libfloor.so", "floor_init",
+     {"FLOOR_PAGES": "0"}),
+    ("floor, then touches 4 pages", "bench/libfloor.so", "floor_init", {"FLOOR_PAGES": "4"}),
+]
+
+
+def pages_per_call(ping, lib, mode, wrappers, anchor, extra_env):
+    """(before, after, between): distinct pages the library touches in one
+    passed-through call of the ping's steady state, before and after the real
+    function ran, and from one call's return to the next call's system call."""
     syms = symbol_offsets(lib)
-    size = max(syms.values()) + (1 << PAGE)
+    size = mapped_size(lib)
     with tempfile.TemporaryDirectory() as d:
         log = os.path.join(d, "lackey")
         p = subprocess.run(
             ["valgrind", "--tool=lackey", "--trace-mem=yes", "--log-file=" + log, ping, mode,
-             "3000", "--no-pin"], env=env_for(lib, ""), capture_output=True, text=True)
+             "3000", "--no-pin"], env=env_for(lib, "", extra_env), capture_output=True, text=True)
         if p.returncode != 0:
             sys.exit("ping %s under lackey failed: %s" % (mode, p.stderr[-400:]))
         with open(log) as f:
             trace = [line.split() for line in f if line[:2] in ("I ", " L", " S", " M")]
     addr = [int(t[1].split(",")[0], 16) for t in trace]
     executed = collections.Counter(a for t, a in zip(trace, addr) if t[0] == "I")
-    # the library's load address: where its wrappers' and binder's entries
-    # were executed; of such places (the loader's code can line up by
-    # chance), the one whose wrapper entry ran most
+    # the library's load address: where its wrappers' and its own function's
+    # entries were executed; of such places (the loader's code can line up
+    # by chance), the one whose wrapper entry ran most
     bases = [x - syms[wrappers[0]] for x in executed
              if (x - syms[wrappers[0]]) % (1 << PAGE) == 0 and
              all(x - syms[wrappers[0]] + syms[n] in executed
-                 for n in wrappers[1:] + ["real_bind"])]
+                 for n in wrappers[1:] + [anchor])]
     base = max(bases, key=lambda b: executed[b + syms[wrappers[0]]], default=None)
     if base is None:
-        sys.exit("lackey: the library's wrappers were not found in the trace")
+        sys.exit("lackey: the wrappers of %s were not found in the trace" % lib)
     entries = {base + syms[n] for n in wrappers}
     calls, cur, inside, after = [], None, False, False
     for t, a in zip(trace, addr):
@@ -171,7 +202,9 @@ def pages_per_call(ping, lib, mode, wrappers):
             cur[after].add(a >> PAGE)
         elif cur is not None and inside and a < STACK_FROM:
             cur[after].add(a >> PAGE)
-    steady = collections.Counter((len(b), len(a)) for b, a in calls[len(calls) // 2:])
+    half = calls[len(calls) // 2:]
+    steady = collections.Counter(
+        (len(b), len(a), len(a | nb)) for (b, a), (nb, _) in zip(half, half[1:]))
     return steady.most_common(1)[0][0]
 
 
@@ -179,21 +212,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     a = ap.parse_args()
-    for tool in ("valgrind", "objdump"):
+    for tool in ("valgrind", "objdump", "readelf", "nm"):
         if not shutil.which(tool):
             sys.exit("bench-instructions needs %s (apt-get install %s)"
                      % (tool, "valgrind" if tool == "valgrind" else "binutils"))
     lib = os.path.abspath(os.path.join(a.build, "libwouldblock.so"))
     ping = os.path.join(a.build, "bench", "ping")
+    floor = os.path.abspath(os.path.join(a.build, "bench", "libfloor.so"))
     locked = locked_offsets(lib)
     plain = {}
     print("| ping | configuration | instructions/call | over plain | locked/call |")
     print("|---|---|---:|---:|---:|")
     for label, mode, rules, per in CONFIGS:
+        preload = lib
         if rules == "explore":
             rules = explore_rule(ping, lib, mode)
-        t0, l0 = measure(ping, lib, locked, mode, rules, N)
-        t1, l1 = measure(ping, lib, locked, mode, rules, N + DELTA)
+        elif rules == "FLOOR":
+            preload, rules = floor, ""
+        t0, l0 = measure(ping, preload, locked, mode, rules, N)
+        t1, l1 = measure(ping, preload, locked, mode, rules, N + DELTA)
         calls = DELTA * WARM * per
         ir, lk = (t1 - t0) / calls, (l1 - l0) / calls
         if rules is None:
@@ -201,11 +238,14 @@ def main():
         over = "" if rules is None else "%.0f" % (ir - plain[mode])
         print("| %s | %s | %.1f | %s | %.2f |" % (mode, label, ir, over, lk))
     print()
-    print("| ping | configuration | pages/call before the system call | after |")
-    print("|---|---|---:|---:|")
+    print("| ping | preload | pages/call before the system call | after "
+          "| between two system calls |")
+    print("|---|---|---:|---:|---:|")
     for mode, wrappers in (("pipe", ["write", "read"]), ("socket", ["send", "recv"])):
-        before, after = pages_per_call(ping, lib, mode, wrappers)
-        print("| %s | passthrough | %d | %d |" % (mode, before, after))
+        for label, name, anchor, extra in PRELOADS:
+            path = os.path.abspath(os.path.join(a.build, name))
+            counts = pages_per_call(ping, path, mode, wrappers, anchor, extra)
+            print("| %s | %s | %d | %d | %d |" % ((mode, label) + counts))
 
 
 if __name__ == "__main__":

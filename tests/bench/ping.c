@@ -17,7 +17,8 @@
  * due, data where EAGAIN was due) is a broken measurement: exit status 2.
  *
  * Prints one line of key=value pairs for tests/bench/run.py:
- *   mode iterations ns_per_iter cpu_ns_per_iter calls wouldblock_mapped fiu_mapped traced
+ *   mode iterations ns_per_iter cpu_ns_per_iter calls wouldblock_mapped fiu_mapped
+ *   floor_mapped traced
  * ns_per_iter is wall-clock time (CLOCK_MONOTONIC) around the timed loop;
  * cpu_ns_per_iter is this process's CPU time (user + system) over the same
  * loop, which leaves out the time other programs held the CPU: on a shared
@@ -25,7 +26,8 @@
  * tracer's time it does not see). calls: the wrapped calls made in all,
  * warm-up included, which the armed configuration's report must have
  * counted. For rss:
- *   mode vm_rss_kib rss_anon_kib rss_file_kib wouldblock_mapped fiu_mapped traced
+ *   mode vm_rss_kib rss_anon_kib rss_file_kib wouldblock_mapped fiu_mapped floor_mapped
+ *   traced
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_getcpu, pipe2 */
@@ -137,13 +139,14 @@ static void drain_empty(bool on_socket, int fd, unsigned long n)
 static void print_environment(void)
 {
         char line[4096];
-        bool wouldblock = false, fiu = false;
+        bool wouldblock = false, fiu = false, floor = false;
         long tracer = 0;
         FILE *f = fopen("/proc/self/maps", "r");
 
         while (f && fgets(line, sizeof line, f)) {
                 wouldblock |= strstr(line, "/libwouldblock.so") != NULL;
                 fiu |= strstr(line, "/fiu_posix_preload.so") != NULL;
+                floor |= strstr(line, "/libfloor.so") != NULL; /* tests/bench/floor.c */
         }
         if (f)
                 fclose(f);
@@ -153,7 +156,8 @@ static void print_environment(void)
                         tracer = strtol(line + 10, NULL, 10);
         if (f)
                 fclose(f);
-        printf(" wouldblock_mapped=%d fiu_mapped=%d traced=%d\n", wouldblock, fiu, tracer != 0);
+        printf(" wouldblock_mapped=%d fiu_mapped=%d floor_mapped=%d traced=%d\n", wouldblock, fiu,
+               floor, tracer != 0);
 }
 
 static long status_kib(const char *key)

@@ -10,9 +10,13 @@ burst of noise from a neighbour is spread over all of them, and prints the
 medians as markdown tables:
 
   1. a 1-byte ping on a non-blocking pipe (write+read) and on a non-blocking
-     AF_UNIX socketpair (send+recv): plain, preloaded with no rules, armed
-     (a rule that counts every call and never fires), under strace's
-     inject with a trigger that never fires, under libfiu's fiu-run -x;
+     AF_UNIX socketpair (send+recv): plain, under the floor (tests/bench/
+     floor.c: a preload that only forwards, alone and touching K pages after
+     each call), preloaded with no rules, armed (a rule that counts every
+     call and never fires), under strace's inject with a trigger that never
+     fires, under libfiu's fiu-run -x; then what the floor rows imply: what
+     any preload costs here, what a page costs, and what our passthrough's
+     page count predicts for it (derived, labelled so);
   2. the cost of one injected call (read/recv on an empty fd, every call
      injected) beside the real EAGAIN the kernel gives on the same fd;
   3. start-up of /bin/true, plain and with the whole scenario library parsed;
@@ -58,6 +62,20 @@ STRACE_WHEN = 65535
 STRACE_MAX_ITERATIONS = 10000
 STRACE_SYSCALLS = "read,write,sendto,recvfrom"
 
+# The floor rows: tests/bench/floor.c forwards each call with a tail jump;
+# with FLOOR_PAGES=K it calls the real function, returns through its own
+# code and touches K pages of its own. 0 first (the call and the return
+# alone), then pages enough to stand out of a shared machine's noise.
+FLOOR_TOUCH_PAGES = (0, 4, 16)
+# Distinct pages of the preload between two system calls (after one call,
+# before the next), as `make bench-instructions` counts them: the floor's
+# code and data page, with FLOOR_PAGES=0 too; FLOOR_PAGES=K adds K. Our
+# passthrough's, counted on the library as of this commit (2 before the
+# call, 5 after, the code and .data pages among both): update them with the
+# library.
+FLOOR_PAGES_BETWEEN = 2
+PASSTHROUGH_PAGES = {"before": 2, "after": 5, "between": 5}
+
 # From the issue: printed beside the figures, never asserted.
 TARGETS = {
     "passthrough": ("ratio", 1.02),
@@ -86,7 +104,7 @@ def clean_env():
     env = {
         k: v
         for k, v in os.environ.items()
-        if k != "LD_PRELOAD" and not k.startswith(("WOULDBLOCK_", "FIU_"))
+        if k != "LD_PRELOAD" and not k.startswith(("WOULDBLOCK_", "FIU_", "FLOOR_"))
     }
     return env
 
@@ -120,6 +138,7 @@ class Bench:
     def __init__(self, build):
         self.build = os.path.abspath(build)
         self.lib = os.path.join(self.build, "libwouldblock.so")
+        self.floor = os.path.join(self.build, "bench", "libfloor.so")
         self.ping = os.path.join(self.build, "bench", "ping")
         self.spawn = os.path.join(self.build, "bench", "spawn")
         self.tmp = tempfile.mkdtemp(prefix="wouldblock-bench.")
@@ -215,8 +234,13 @@ class Bench:
 # result fields) raises Broken when the run does not show what it claims.
 
 
-def check_mapped(fields, wouldblock, fiu=False, traced=False):
-    want = {"wouldblock_mapped": wouldblock, "fiu_mapped": fiu, "traced": traced}
+def check_mapped(fields, wouldblock, fiu=False, traced=False, floor=False):
+    want = {
+        "wouldblock_mapped": wouldblock,
+        "fiu_mapped": fiu,
+        "floor_mapped": floor,
+        "traced": traced,
+    }
     for key, value in want.items():
         if fields.get(key) != str(int(value)):
             raise Broken("%s=%s, expected %d" % (key, fields.get(key), int(value)))
@@ -233,6 +257,24 @@ def cfg_plain(bench, n, mode):
         check_mapped(f, wouldblock=False)
 
     return [], clean_env(), n, check
+
+
+def cfg_floor(pages):
+    """The floor preload, touching pages pages after each call (None: it
+    only forwards, with a tail jump: FLOOR_PAGES is left unset)."""
+
+    def cfg(bench, n, mode):
+        env = clean_env()
+        env["LD_PRELOAD"] = bench.floor
+        if pages is not None:
+            env["FLOOR_PAGES"] = str(pages)
+
+        def check(b, f):
+            check_mapped(f, wouldblock=False, floor=True)
+
+        return [], env, n, check
+
+    return cfg
 
 
 def cfg_passthrough(bench, n, mode):
@@ -375,6 +417,14 @@ def cfg_fiu(bench, n, mode):
 
 PING_CONFIGS = [
     ("plain", "plain (no preload)", cfg_plain),
+    ("floor", "a preload that only forwards (the floor: one `jmp`)", cfg_floor(None)),
+] + [
+    ("floor-%d" % k,
+     "the floor, returning through its own code (a call, not a jump)" if k == 0 else
+     "the floor, returning through its own code, then touching %d pages" % k,
+     cfg_floor(k))
+    for k in FLOOR_TOUCH_PAGES
+] + [
     ("passthrough", "preloaded, no rules (passthrough)", cfg_passthrough),
     ("armed", "armed: `%s` (counts, never fires)" % ARMED_RULES, cfg_armed_by(ARMED_RULES)),
     ("armed-site", "armed, site=: `%s`" % ARMED_SITE_RULES, cfg_armed_by(ARMED_SITE_RULES)),
@@ -713,6 +763,7 @@ def render(res, n, runs, startup_runs, only=SECTIONS):
             )
     if "ping" in only:
         render_ping_note(p)
+        render_floor(p, res)
     if "inject" in only:
         render_inject(p, res, n)
     if "startup" in only:
@@ -731,6 +782,124 @@ def render_ping_note(p):
         "calls, output to /dev/null (strace injects only into calls it traces)."
         % STRACE_MAX_ITERATIONS
     )
+
+
+def floor_figures(res, mode, metric, stat):
+    """From the medians or minimums (stat) of one ping mode and metric (ns
+    per call): the
+    floor's ratio to plain and ns over plain, what returning through its own
+    code adds, ns per page between each two touching rows, the passthrough
+    ratio its page count predicts (with the first pages' cost), and the one
+    measured. None where the plain or floor row is missing or invalid."""
+
+    def per_call(key):
+        k = ("ping", mode, key)
+        m = None if k in res.invalid else getattr(res, stat)(k, metric)
+        return None if m is None else m / 2
+
+    plain, floor = per_call("plain"), per_call("floor")
+    if plain is None or floor is None:
+        return None
+    touching = [(k, per_call("floor-%d" % k)) for k in FLOOR_TOUCH_PAGES]
+    slopes = [
+        None if a is None or b is None else (b - a) / (k2 - k1)
+        for (k1, a), (k2, b) in zip(touching, touching[1:])
+    ]
+    calling, first = touching[0][1], slopes[0] if slopes else None
+    extra = PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN
+    passthrough = per_call("passthrough")
+    return {
+        "floor_ratio": floor / plain,
+        "floor_ns": floor - plain,
+        "return_ns": None if calling is None else calling - floor,
+        "slopes": slopes,
+        "predicted": None if calling is None or first is None
+        else (calling + extra * first) / plain,
+        "measured": None if passthrough is None else passthrough / plain,
+    }
+
+
+def render_floor(p, res):
+    k = FLOOR_TOUCH_PAGES
+    extra = PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN
+    ranges = ["pages %d-%d" % (a + 1, b) for a, b in zip(k, k[1:])]
+    p("")
+    p(
+        "Derived from the figures above, not measured directly: from the medians, and "
+        "from each row's fastest run (noise only adds time). The floor is the least "
+        "any LD_PRELOAD shim costs (tests/bench/floor.c: each call one load and one "
+        "`jmp` to the next definition; its code and data page between two system "
+        "calls). Returning through its own code (a call, not a jump) keeps those 2 "
+        "pages. Each page it then touches is one more distinct page between two system "
+        "calls: a TLB miss each where the kernel empties the TLB on every system call "
+        "(page-table isolation without PCID; here %s). ns/page: the difference between "
+        "two touching rows over their difference in pages; the pages are one run of "
+        "the floor's own array, and the first ones of a run may cost more than the next "
+        "(a page-table walk can reuse what the one before cached). Our passthrough touches %d pages "
+        "before the system call and %d after, %d distinct between two system calls "
+        "(`make bench-instructions`), the floor %d: predicted = the floor returning "
+        "through its code + %d pages at the cost of %s."
+        % (
+            tlb_flush_text(),
+            PASSTHROUGH_PAGES["before"],
+            PASSTHROUGH_PAGES["after"],
+            PASSTHROUGH_PAGES["between"],
+            FLOOR_PAGES_BETWEEN,
+            extra,
+            ranges[0] if ranges else "?",
+        )
+    )
+    p("")
+    p(
+        "| ping | from | the floor: ratio to plain | the floor: ns/call over plain "
+        "| returning through its code: ns/call over the floor | %s | passthrough predicted: ratio "
+        "| passthrough measured: ratio |" % " | ".join("%s: ns/page" % r for r in ranges)
+    )
+    p("|---|---|" + "---:|" * (5 + len(ranges)))
+    for mode, _ in PING_MODES:
+        for stat, metric, what in (
+            ("median", "wall", "median, wall time"),
+            ("median", "cpu", "median, CPU time"),
+            ("minimum", "wall", "fastest run, wall time"),
+        ):
+            f = floor_figures(res, mode, metric, stat)
+            if f is None:
+                p("| %s | %s | n/a (no valid plain and floor rows) |%s" %
+                  (mode, what, " |" * (5 + len(ranges))))
+                continue
+            p(
+                "| %s | %s | %s | %s | %s | %s | %s | %s |"
+                % (
+                    mode,
+                    what,
+                    fmt(f["floor_ratio"], 3),
+                    fmt(f["floor_ns"], 1),
+                    fmt(f["return_ns"], 1),
+                    " | ".join(fmt(x, 1) for x in f["slopes"]),
+                    fmt(f["predicted"], 3),
+                    fmt(f["measured"], 3),
+                )
+            )
+
+
+def tlb_flush_text():
+    """What the kernel says of page-table isolation, and whether the CPU has
+    PCID (without it, every system call empties the TLB)."""
+    try:
+        with open("/sys/devices/system/cpu/vulnerabilities/meltdown") as f:
+            meltdown = f.read().strip()
+    except OSError:
+        meltdown = "?"
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return "meltdown: %s; CPU flag pcid %s" % (meltdown, "present" if "pcid" in flags else "absent")
 
 
 def render_inject(p, res, n):
@@ -916,6 +1085,22 @@ def smoke(bench):
     except Broken as e:
         t.ok("report has 2 rules" in str(e), "the armed check refuses a report whose rules are not the armed one", e)
 
+    # The floor rows refuse a run without the floor, and the floor refuses a
+    # page count it cannot touch.
+    fields = parse_line(run([bench.ping, "pipe", "20"], clean_env(), "plain ping"))
+    try:
+        cfg_floor(None)(bench, 20, "pipe")[3](bench, fields)
+        t.ok(False, "the floor's check refuses a ping without the floor mapped", "accepted")
+    except Broken as e:
+        t.ok("floor_mapped=0" in str(e), "the floor's check refuses a ping without the floor mapped", e)
+    env = cfg_floor(None)(bench, 20, "pipe")[1]
+    env["FLOOR_PAGES"] = "65"
+    try:
+        run([bench.ping, "pipe", "20"], env, "ping under the floor, FLOOR_PAGES=65")
+        t.ok(False, "the floor refuses more pages than it has", "ping exited 0")
+    except Broken as e:
+        t.ok("FLOOR_PAGES=65" in str(e), "the floor refuses more pages than it has", e)
+
     t.attempt("every built-in scenario loads in /bin/true (report names them all)",
               lambda: check_library_loads(bench))
     for key, label, env in startup_configs(bench):
@@ -930,6 +1115,9 @@ def smoke(bench):
     missing = [r for r in rows if r not in text]
     t.ok(not missing and not res.broken(), "the full table renders with every row valid",
          "missing rows: %s\nbroken: %s\n%s" % (missing, res.broken(), text))
+    derived = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))]
+    t.ok(len(derived) == 6 and not any("n/a" in l or "| - " in l for l in derived),
+         "the floor's derived figures are computed for both pings", "\n".join(derived) or text)
     res = measure(bench, 200, 1, 3, progress=False, only=("startup",))
     text = render(res, 200, 1, 3, only=("startup",))
     t.ok("### Start-up" in text and not any(label in text for _, label, _ in PING_CONFIGS)
@@ -960,7 +1148,7 @@ def main():
 
     bench = Bench(args.build)
     try:
-        for path in (bench.lib, bench.ping, bench.spawn):
+        for path in (bench.lib, bench.ping, bench.spawn, bench.floor):
             if not os.access(path, os.R_OK):
                 print("run.py: %s is not built (make bench builds it)" % path, file=sys.stderr)
                 return 1
