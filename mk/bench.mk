@@ -41,7 +41,7 @@ bench-deps:
 	fi
 
 $(BUILD)/bench/%: tests/bench/%.c tests/bench/timing.h | $(BUILD)/bench
-	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $<
+	$(CC) $(WB_CFLAGS) $(CFLAGS) -o $@ $< -ldl
 
 # The floor: the least any preload costs (tests/bench/floor.c), to compare
 # the library with. Built here only, never installed.

@@ -1,6 +1,6 @@
 /* ping.c - the program `make bench` times, with and without the preload.
  *
- *   ping MODE ITERATIONS [--no-pin]
+ *   ping MODE ITERATIONS [--no-pin] [--paired]
  *
  * MODE:
  *   pipe        write 1 byte into a non-blocking pipe, read it back (one round trip)
@@ -15,6 +15,17 @@
  * is what the preload adds to. Any result other than the expected one (a
  * byte that is not the one sent, a short count, an error where data was
  * due, data where EAGAIN was due) is a broken measurement: exit status 2.
+ *
+ * --paired (pipe and socket): in one process, blocks of PAIR_BLOCK round
+ * trips through the program's own calls (the PLT: whatever preload is
+ * there) alternate with blocks through libc's own definitions, found past
+ * any preload; ITERATIONS round trips each way. Noise from the host (on a
+ * shared VM, runs of the same program differ by 10% and more) hits both
+ * sides of a pair alike, so the preload's cost stands out of it. Adds
+ *   paired=1 direct_ns_per_iter pair_ratio
+ * (ns_per_iter and direct_ns_per_iter: the medians of the blocks; pair_ratio:
+ * the median of each pair's ratio), and calls counts only the calls through
+ * the PLT, the ones a preload sees.
  *
  * Prints one line of key=value pairs for tests/bench/run.py:
  *   mode iterations ns_per_iter cpu_ns_per_iter calls wouldblock_mapped fiu_mapped
@@ -32,6 +43,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_getcpu, pipe2 */
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -48,7 +60,8 @@
 #include "timing.h"
 
 #define WARMUP_MAX 100000ul
-#define RETRY_MAX 100 /* would-blocks in a row on one byte before giving up */
+#define RETRY_MAX 100    /* would-blocks in a row on one byte before giving up */
+#define PAIR_BLOCK 500ul /* round trips in a block of --paired */
 
 static _Noreturn void broken(const char *what, long i, long ret, int err)
 {
@@ -85,6 +98,105 @@ static void ping(bool on_socket, const int fds[2], unsigned long n)
                 if (in != out)
                         broken("wrong byte received", (long)i, r, 0);
         }
+}
+
+/* libc's own definitions of the ping's calls, for --paired: the object that
+ * defines getpid (which no preload here wraps), asked for them by name. */
+struct direct {
+        ssize_t (*write)(int, const void *, size_t);
+        ssize_t (*read)(int, void *, size_t);
+        ssize_t (*send)(int, const void *, size_t, int);
+        ssize_t (*recv)(int, void *, size_t, int);
+};
+
+static struct direct find_direct(void)
+{
+        Dl_info info;
+        void *libc = NULL;
+        struct direct d = {0};
+
+        if (dladdr((void *)getpid, &info) && info.dli_fname)
+                libc = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+        if (libc) {
+                d.write = (ssize_t(*)(int, const void *, size_t))dlsym(libc, "write");
+                d.read = (ssize_t(*)(int, void *, size_t))dlsym(libc, "read");
+                d.send = (ssize_t(*)(int, const void *, size_t, int))dlsym(libc, "send");
+                d.recv = (ssize_t(*)(int, void *, size_t, int))dlsym(libc, "recv");
+        }
+        if (!d.write || !d.read || !d.send || !d.recv) {
+                fprintf(stderr, "ping: libc's own read/write/send/recv not found: %s\n", dlerror());
+                exit(1);
+        }
+        return d;
+}
+
+/* ping() through libc's own definitions: the same loop, the same checks,
+ * no preload on the way. */
+static void ping_direct(const struct direct *d, bool on_socket, const int fds[2], unsigned long n)
+{
+        for (unsigned long i = 0; i < n; i++) {
+                unsigned char out = (unsigned char)(i * 7 + 1), in = 0;
+                long w = on_socket ? d->send(fds[1], &out, 1, 0) : d->write(fds[1], &out, 1);
+                if (w != 1)
+                        broken(on_socket ? "send (direct)" : "write (direct)", (long)i, w, errno);
+                long r = on_socket ? d->recv(fds[0], &in, 1, 0) : d->read(fds[0], &in, 1);
+                if (r != 1)
+                        broken(on_socket ? "recv (direct)" : "read (direct)", (long)i, r, errno);
+                if (in != out)
+                        broken("wrong byte received", (long)i, r, 0);
+        }
+}
+
+static int by_value(const void *a, const void *b)
+{
+        double x = *(const double *)a, y = *(const double *)b;
+        return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned long n)
+{
+        qsort(v, n, sizeof *v, by_value);
+        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --paired: blocks through the PLT and straight into libc, alternating
+ * which goes first. Prints the fields before print_environment's. */
+static void ping_paired(bool on_socket, const int fds[2], unsigned long n, unsigned long warm)
+{
+        struct direct d = find_direct();
+        unsigned long block = n < PAIR_BLOCK ? n : PAIR_BLOCK, blocks = n / block;
+        unsigned long warm_blocks = (warm + block - 1) / block;
+        double *plt = calloc(blocks, sizeof *plt), *direct = calloc(blocks, sizeof *direct);
+        double *ratio = calloc(blocks, sizeof *ratio);
+        uint64_t cpu0, cpu1;
+
+        if (!plt || !direct || !ratio)
+                die("calloc");
+        ping(on_socket, fds, warm_blocks * block);
+        ping_direct(&d, on_socket, fds, warm_blocks * block);
+        cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+        for (unsigned long b = 0; b < blocks; b++) {
+                for (int side = 0; side < 2; side++) {
+                        bool through_libc = (side == 0) == (b % 2 == 0);
+                        uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+                        if (through_libc)
+                                ping_direct(&d, on_socket, fds, block);
+                        else
+                                ping(on_socket, fds, block);
+                        double ns = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / (double)block;
+                        *(through_libc ? &direct[b] : &plt[b]) = ns;
+                }
+                ratio[b] = plt[b] / direct[b];
+        }
+        cpu1 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+        printf("mode=%s iterations=%lu ns_per_iter=%.3f cpu_ns_per_iter=%.3f calls=%lu paired=1 "
+               "direct_ns_per_iter=%.3f pair_ratio=%.5f",
+               on_socket ? "socket" : "pipe", blocks * block, median(plt, blocks),
+               (double)(cpu1 - cpu0) / (double)(2 * blocks * block),
+               (warm_blocks + blocks) * block * 2, median(direct, blocks), median(ratio, blocks));
+        free(plt);
+        free(direct);
+        free(ratio);
 }
 
 /* Move one byte with fn (read or write), waiting for events on EAGAIN as
@@ -182,16 +294,31 @@ int main(int argc, char **argv)
         bool on_socket = strcmp(mode, "socket") == 0 || strcmp(mode, "recv-empty") == 0;
         bool empty = strcmp(mode, "read-empty") == 0 || strcmp(mode, "recv-empty") == 0;
         unsigned long calls_per_iter = empty ? 1 : 2;
+        bool pin = true, paired = false, bad_flag = false;
         int fds[2];
         uint64_t t0, t1, cpu0, cpu1;
 
+        for (int i = 3; i < argc; i++) {
+                if (strcmp(argv[i], "--no-pin") == 0)
+                        pin = false;
+                else if (strcmp(argv[i], "--paired") == 0)
+                        paired = true;
+                else
+                        bad_flag = true;
+        }
         if (!(on_socket || empty || strcmp(mode, "pipe") == 0 || strcmp(mode, "rss") == 0) ||
-            (n == 0 && strcmp(mode, "rss") != 0)) {
-                fprintf(stderr, "usage: ping pipe|socket|read-empty|recv-empty|rss ITERATIONS "
-                                "[--no-pin]\n");
+            (n == 0 && strcmp(mode, "rss") != 0) || bad_flag ||
+            (paired &&
+             (empty || strcmp(mode, "rss") == 0 || n % (n < PAIR_BLOCK ? n : PAIR_BLOCK) != 0))) {
+                fprintf(stderr,
+                        "usage: ping pipe|socket|read-empty|recv-empty|rss ITERATIONS "
+                        "[--no-pin] [--paired]\n"
+                        "  --paired: pipe or socket, ITERATIONS below %lu or a multiple "
+                        "of it\n",
+                        PAIR_BLOCK);
                 return 1;
         }
-        if (!(argc > 3 && strcmp(argv[3], "--no-pin") == 0))
+        if (pin)
                 pin_here();
         if (warm > WARMUP_MAX)
                 warm = WARMUP_MAX;
@@ -206,6 +333,11 @@ int main(int argc, char **argv)
                 return 0;
         }
 
+        if (paired) {
+                ping_paired(on_socket, fds, n, warm);
+                print_environment();
+                return 0;
+        }
         if (empty) {
                 drain_empty(on_socket, fds[0], warm);
                 cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);

@@ -14,9 +14,12 @@ medians as markdown tables:
      floor.c: a preload that only forwards, alone and touching K pages after
      each call), preloaded with no rules, armed (a rule that counts every
      call and never fires), under strace's inject with a trigger that never
-     fires, under libfiu's fiu-run -x; then what the floor rows imply: what
-     any preload costs here, what a page costs, and what our passthrough's
-     page count predicts for it (derived, labelled so);
+     fires, under libfiu's fiu-run -x; then the floor and the passthrough
+     paired in one process (blocks through the preload alternating with
+     blocks straight into libc: the host's noise hits both alike); then what
+     the floor rows imply: what any preload costs here, what a page costs,
+     and what our passthrough's page count predicts for it (derived,
+     labelled so);
   2. the cost of one injected call (read/recv on an empty fd, every call
      injected) beside the real EAGAIN the kernel gives on the same fd;
   3. start-up of /bin/true, plain and with the whole scenario library parsed;
@@ -75,6 +78,9 @@ FLOOR_TOUCH_PAGES = (0, 4, 16)
 # status's first page): update them with the library.
 FLOOR_PAGES_BETWEEN = 2
 PASSTHROUGH_PAGES = {"before": 2, "after": 2, "between": 3}
+# ping --paired runs blocks of this many round trips each way, and a
+# quarter of the iterations of the other rows (each way: half their time).
+PAIR_BLOCK = 500
 
 # From the issue: printed beside the figures, never asserted.
 TARGETS = {
@@ -441,6 +447,10 @@ PING_CONFIGS = [
     ),
     ("fiu", "fiu-run -x, nothing enabled", cfg_fiu),
 ]
+# Paired in one process: the method's check (plain: both sides are libc),
+# the floor rows and the passthrough.
+PAIRED_KEYS = ["plain", "floor"] + ["floor-%d" % k for k in FLOOR_TOUCH_PAGES] + ["passthrough"]
+PAIRED_CONFIGS = [c for c in PING_CONFIGS if c[0] in PAIRED_KEYS]
 INJECT_CONFIGS = [
     ("plain", "plain: real EAGAIN from the kernel", cfg_plain),
     ("passthrough", "preloaded, no rules: real EAGAIN", cfg_passthrough),
@@ -456,19 +466,39 @@ INJECT_MODES = [
 ]
 
 
-def ping_once(bench, cfg, mode, n):
+def paired_iterations(n):
+    return n if n < PAIR_BLOCK else max(1, n // 4 // PAIR_BLOCK) * PAIR_BLOCK
+
+
+def ping_once(bench, cfg, mode, n, paired=False):
     """One run of the ping under cfg: {"wall", "cpu"} ns per iteration, and
-    the iterations it ran."""
+    the iterations it ran. paired: ping --paired, and the sample is
+    {"ratio": the median of its pairs' ratios, "over": ns per call through
+    the preload over straight into libc, "direct": ns per call straight
+    into libc}."""
     prefix, env, iterations, check = cfg(bench, n, mode)
     try:
         os.unlink(bench.report_path())
     except FileNotFoundError:
         pass
-    argv = prefix + [bench.ping, mode, str(iterations)]
+    if paired:
+        iterations = paired_iterations(iterations)
+    argv = prefix + [bench.ping, mode, str(iterations)] + (["--paired"] if paired else [])
     fields = parse_line(run(argv, env, "ping %s" % mode))
     if fields.get("mode") != mode or int(fields.get("iterations", -1)) != iterations:
         raise Broken("unexpected result line %r" % fields)
     check(bench, fields)
+    if paired:
+        if fields.get("paired") != "1":
+            raise Broken("ping --paired printed no paired figures: %r" % fields)
+        plt, direct = float(fields["ns_per_iter"]), float(fields["direct_ns_per_iter"])
+        return {
+            "ratio": float(fields["pair_ratio"]),
+            "over": (plt - direct) / 2,
+            "direct": direct / 2,
+            "wall": plt,
+            "cpu": None,
+        }, iterations
     # a traced process's CPU time leaves out its tracer's: not comparable
     cpu = None if fields.get("traced") == "1" else float(fields["cpu_ns_per_iter"])
     return {"wall": float(fields["ns_per_iter"]), "cpu": cpu}, iterations
@@ -620,7 +650,7 @@ class Results:
 
     def add_ping(self, key, bench, cfg, mode, n):
         def one():
-            sample, iterations = ping_once(bench, cfg, mode, n)
+            sample, iterations = ping_once(bench, cfg, mode, n, paired=key[0] == "paired")
             self.iterations[key] = iterations
             return [sample]
 
@@ -651,6 +681,8 @@ def measure(bench, n, runs, startup_runs, progress=True, only=SECTIONS):
         for mode, _ in PING_MODES:
             for key, _, cfg in PING_CONFIGS:
                 jobs.append((("ping", mode, key), cfg, mode))
+            for key, _, cfg in PAIRED_CONFIGS:
+                jobs.append((("paired", mode, key), cfg, mode))
     if "inject" in only:
         for mode, _ in INJECT_MODES:
             for key, _, cfg in INJECT_CONFIGS:
@@ -763,6 +795,7 @@ def render(res, n, runs, startup_runs, only=SECTIONS):
             )
     if "ping" in only:
         render_ping_note(p)
+        render_paired(p, res, n)
         render_floor(p, res)
     if "inject" in only:
         render_inject(p, res, n)
@@ -784,38 +817,95 @@ def render_ping_note(p):
     )
 
 
-def floor_figures(res, mode, metric, stat):
-    """From the medians or minimums (stat) of one ping mode and metric (ns
-    per call): the
-    floor's ratio to plain and ns over plain, what returning through its own
+def render_paired(p, res, n):
+    p("")
+    p(
+        "### (c) The same pings paired in one process, %d round trips each way "
+        "(`ping --paired`)" % paired_iterations(n)
+    )
+    p("")
+    p(
+        "Blocks of %d round trips through the program's calls (the PLT: the preload, if "
+        "any) alternate with blocks straight into libc's own functions, found past the "
+        "preload; per run the median of the pairs' ratios and of the blocks' ns. Plain: "
+        "both sides are libc, the method's own error." % PAIR_BLOCK
+    )
+    p("")
+    p("| ping | configuration | ratio to straight into libc | ns/call over it "
+      "| runs, ratio |")
+    p("|---|---|---:|---:|---|")
+    for mode, _ in PING_MODES:
+        for key, label, _ in PAIRED_CONFIGS:
+            k = ("paired", mode, key)
+            if k in res.invalid:
+                p("| %s | %s | %s | | |" % (mode, label, res.invalid[k]))
+                continue
+            r = res.median(k, "ratio")
+            if r is None:
+                continue
+            p(
+                "| %s | %s | %s | %s | %s-%s |"
+                % (
+                    mode,
+                    label,
+                    fmt(r, 4),
+                    fmt(res.median(k, "over"), 1),
+                    fmt(res.minimum(k, "ratio"), 3),
+                    fmt(max(s["ratio"] for s in res.samples[k]), 3),
+                )
+            )
+
+
+def floor_sources(res, mode):
+    """The ways to tell what a preload adds to a call in one ping mode:
+    (what, added(key): ns per call over plain or None, plain's ns per call)."""
+
+    def separate(stat):
+        def get(key):
+            k = ("ping", mode, key)
+            m = None if k in res.invalid else getattr(res, stat)(k, "wall")
+            return None if m is None else m / 2
+
+        plain = get("plain")
+        return lambda key: None if plain is None or get(key) is None else get(key) - plain, plain
+
+    def paired_added(key):
+        k = ("paired", mode, key)
+        return None if k in res.invalid else res.median(k, "over")
+
+    pk = ("paired", mode, "plain")
+    paired_base = None if pk in res.invalid else res.median(pk, "direct")
+    return [
+        ("paired in one process, medians",) + (paired_added, paired_base),
+        ("separate runs, medians",) + separate("median"),
+        ("separate runs, fastest",) + separate("minimum"),
+    ]
+
+
+def floor_figures(added, base):
+    """The floor's ratio and ns over plain, what returning through its own
     code adds, ns per page between each two touching rows, the passthrough
-    ratio its page count predicts (with the first pages' cost), and the one
-    measured. None where the plain or floor row is missing or invalid."""
-
-    def per_call(key):
-        k = ("ping", mode, key)
-        m = None if k in res.invalid else getattr(res, stat)(k, metric)
-        return None if m is None else m / 2
-
-    plain, floor = per_call("plain"), per_call("floor")
-    if plain is None or floor is None:
+    ratio its page count predicts (with the first pages' cost) and the one
+    measured; None where the plain or floor figure is missing."""
+    floor = added("floor")
+    if not base or floor is None:
         return None
-    touching = [(k, per_call("floor-%d" % k)) for k in FLOOR_TOUCH_PAGES]
+    touching = [(k, added("floor-%d" % k)) for k in FLOOR_TOUCH_PAGES]
     slopes = [
         None if a is None or b is None else (b - a) / (k2 - k1)
         for (k1, a), (k2, b) in zip(touching, touching[1:])
     ]
     calling, first = touching[0][1], slopes[0] if slopes else None
     extra = PASSTHROUGH_PAGES["between"] - FLOOR_PAGES_BETWEEN
-    passthrough = per_call("passthrough")
+    passthrough = added("passthrough")
     return {
-        "floor_ratio": floor / plain,
-        "floor_ns": floor - plain,
+        "floor_ratio": 1 + floor / base,
+        "floor_ns": floor,
         "return_ns": None if calling is None else calling - floor,
         "slopes": slopes,
         "predicted": None if calling is None or first is None
-        else (calling + extra * first) / plain,
-        "measured": None if passthrough is None else passthrough / plain,
+        else 1 + (calling + extra * first) / base,
+        "measured": None if passthrough is None else 1 + passthrough / base,
     }
 
 
@@ -825,8 +915,9 @@ def render_floor(p, res):
     ranges = ["pages %d-%d" % (a + 1, b) for a, b in zip(k, k[1:])]
     p("")
     p(
-        "Derived from the figures above, not measured directly: from the medians, and "
-        "from each row's fastest run (noise only adds time). The floor is the least "
+        "Derived from the figures above, not measured directly: from the paired runs, "
+        "from the medians of the separate runs, and from each row's fastest separate "
+        "run (noise only adds time). The floor is the least "
         "any LD_PRELOAD shim costs (tests/bench/floor.c: each call one load and one "
         "`jmp` to the next definition; its code and data page between two system "
         "calls). Returning through its own code (a call, not a jump) keeps those 2 "
@@ -857,12 +948,8 @@ def render_floor(p, res):
     )
     p("|---|---|" + "---:|" * (5 + len(ranges)))
     for mode, _ in PING_MODES:
-        for stat, metric, what in (
-            ("median", "wall", "median, wall time"),
-            ("median", "cpu", "median, CPU time"),
-            ("minimum", "wall", "fastest run, wall time"),
-        ):
-            f = floor_figures(res, mode, metric, stat)
+        for what, added, base in floor_sources(res, mode):
+            f = floor_figures(added, base)
             if f is None:
                 p("| %s | %s | n/a (no valid plain and floor rows) |%s" %
                   (mode, what, " |" * (5 + len(ranges))))
@@ -1053,6 +1140,11 @@ def smoke(bench):
                 "%s ping, %s: runs and checks its own result" % (mode, key),
                 lambda cfg=cfg, mode=mode: ping_once(bench, cfg, mode, n),
             )
+        for key, _, cfg in PAIRED_CONFIGS:
+            t.attempt(
+                "%s ping paired in one process, %s: runs and checks its own result" % (mode, key),
+                lambda cfg=cfg, mode=mode: ping_once(bench, cfg, mode, n, paired=True),
+            )
     for mode, _ in INJECT_MODES:
         for key, _, cfg in INJECT_CONFIGS:
             t.attempt(
@@ -1115,7 +1207,12 @@ def smoke(bench):
     missing = [r for r in rows if r not in text]
     t.ok(not missing and not res.broken(), "the full table renders with every row valid",
          "missing rows: %s\nbroken: %s\n%s" % (missing, res.broken(), text))
-    derived = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))]
+    paired = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))
+              and l.count("|") == 6]
+    t.ok(len(paired) == 2 * len(PAIRED_CONFIGS) and not any("invalid" in l for l in paired),
+         "the paired table has every row, valid", "\n".join(paired) or text)
+    derived = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))
+               and "| separate runs" in l or "| paired in one process" in l]
     t.ok(len(derived) == 6 and not any("n/a" in l or "| - " in l for l in derived),
          "the floor's derived figures are computed for both pings", "\n".join(derived) or text)
     res = measure(bench, 200, 1, 3, progress=False, only=("startup",))
