@@ -100,16 +100,16 @@ static inline uintptr_t status_row(void)
 }
 
 /* This thread's own shard; NULL for the shared one, whose adds are locked.
- * shard: this thread's (counter_shard()). */
+ * shard: this thread's (counter_shard(), which has asked glibc's flag). */
 static inline struct wb_status_shard *status_own_shard(unsigned shard)
 {
-        uintptr_t row = status_row();
+        if (__builtin_expect(shard == WB_SHARD_SINGLE, 1))
+                return &wb_status->single;
+        uintptr_t row = counter_row();
         if (__builtin_expect(row != 0, 1))
                 return (struct wb_status_shard *)((char *)wb_status + row);
         if (shard == WB_SHARD_SHARED)
                 return NULL;
-        if (shard == WB_SHARD_SINGLE) /* not reached: its row is always known */
-                return &wb_status->single;
         counter_set_row((uintptr_t)((char *)&wb_status->shard[shard] - (char *)wb_status));
         return &wb_status->shard[shard];
 }

@@ -448,8 +448,10 @@ PING_CONFIGS = [
     ("fiu", "fiu-run -x, nothing enabled", cfg_fiu),
 ]
 # Paired in one process: the method's check (plain: both sides are libc),
-# the floor rows and the passthrough.
-PAIRED_KEYS = ["plain", "floor"] + ["floor-%d" % k for k in FLOOR_TOUCH_PAGES] + ["passthrough"]
+# the floor rows, the passthrough and the armed rows (the steadiest figure of
+# what the preload adds here: the targets are judged on it too).
+PAIRED_KEYS = (["plain", "floor"] + ["floor-%d" % k for k in FLOOR_TOUCH_PAGES] +
+               ["passthrough", "armed", "armed-site", "armed-explore"])
 PAIRED_CONFIGS = [c for c in PING_CONFIGS if c[0] in PAIRED_KEYS]
 INJECT_CONFIGS = [
     ("plain", "plain: real EAGAIN from the kernel", cfg_plain),
@@ -832,19 +834,19 @@ def render_paired(p, res, n):
     )
     p("")
     p("| ping | configuration | ratio to straight into libc | ns/call over it "
-      "| runs, ratio |")
-    p("|---|---|---:|---:|---|")
+      "| runs, ratio | target |")
+    p("|---|---|---:|---:|---|---|")
     for mode, _ in PING_MODES:
         for key, label, _ in PAIRED_CONFIGS:
             k = ("paired", mode, key)
             if k in res.invalid:
-                p("| %s | %s | %s | | |" % (mode, label, res.invalid[k]))
+                p("| %s | %s | %s | | | |" % (mode, label, res.invalid[k]))
                 continue
             r = res.median(k, "ratio")
             if r is None:
                 continue
             p(
-                "| %s | %s | %s | %s | %s-%s |"
+                "| %s | %s | %s | %s | %s-%s | %s |"
                 % (
                     mode,
                     label,
@@ -852,6 +854,7 @@ def render_paired(p, res, n):
                     fmt(res.median(k, "over"), 1),
                     fmt(res.minimum(k, "ratio"), 3),
                     fmt(max(s["ratio"] for s in res.samples[k]), 3),
+                    target_text(key, r, None) if key in TARGETS else "",
                 )
             )
 
@@ -1208,7 +1211,7 @@ def smoke(bench):
     t.ok(not missing and not res.broken(), "the full table renders with every row valid",
          "missing rows: %s\nbroken: %s\n%s" % (missing, res.broken(), text))
     paired = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))
-              and l.count("|") == 6]
+              and l.count("|") == 7]
     t.ok(len(paired) == 2 * len(PAIRED_CONFIGS) and not any("invalid" in l for l in paired),
          "the paired table has every row, valid", "\n".join(paired) or text)
     derived = [l for l in text.splitlines() if l.startswith(("| pipe |", "| socket |"))
