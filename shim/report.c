@@ -122,12 +122,9 @@ void report_restart(void)
 void report_seen_slow(enum wb_call call)
 {
         int saved = errno; /* a shard's first pick may touch it */
-        unsigned s = counter_shard();
 
-        counter_bump(&status_shard(wb_status, s)->calls_seen[call], s, 1);
-        if (s < WB_SHARDS) /* the only thread's shard and the shared one are found otherwise */
-                counter_set_row(
-                    (uintptr_t)((char *)wb_status->shard[s].calls_seen - (char *)wb_status));
+        /* keeps the thread's row for the next count (status_own_shard) */
+        WB_STATUS_BUMP(counter_shard(), calls_seen[call]);
         errno = saved;
 }
 
