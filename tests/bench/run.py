@@ -1134,6 +1134,16 @@ class Tap:
         self.ok(True, name)
 
 
+def expect_broken(t, name, why, otherwise, action):
+    """A smoke check that action is refused as a broken measurement whose
+    message says why; otherwise: what the failure says when it is not."""
+    try:
+        action()
+        t.ok(False, name, otherwise)
+    except Broken as e:
+        t.ok(why in str(e), name, e)
+
+
 def smoke(bench):
     t = Tap()
     n = 300
@@ -1160,11 +1170,9 @@ def smoke(bench):
     env = clean_env()
     env["LD_PRELOAD"] = bench.lib
     env["WOULDBLOCK_RULES"] = "input when=5"
-    try:
-        run([bench.ping, "pipe", "20"], env, "ping with an injection")
-        t.ok(False, "a ping that met an injected EAGAIN is a broken measurement", "ping exited 0")
-    except Broken as e:
-        t.ok("broken measurement" in str(e), "a ping that met an injected EAGAIN is a broken measurement", e)
+    expect_broken(t, "a ping that met an injected EAGAIN is a broken measurement",
+                  "broken measurement", "ping exited 0",
+                  lambda: run([bench.ping, "pipe", "20"], env, "ping with an injection"))
     env = clean_env()
     env["LD_PRELOAD"] = bench.lib
     env["WOULDBLOCK_RULES"] = "all when=1000000000000;read when=3"
@@ -1174,27 +1182,20 @@ def smoke(bench):
         fields = parse_line(run([bench.ping, "read-empty", "50"], env, "ping"))
         rule_check(True, False)(bench, fields)
 
-    try:
-        two_rules()
-        t.ok(False, "the armed check refuses a report whose rules are not the armed one", "accepted")
-    except Broken as e:
-        t.ok("report has 2 rules" in str(e), "the armed check refuses a report whose rules are not the armed one", e)
+    expect_broken(t, "the armed check refuses a report whose rules are not the armed one",
+                  "report has 2 rules", "accepted", two_rules)
 
     # The floor rows refuse a run without the floor, and the floor refuses a
     # page count it cannot touch.
     fields = parse_line(run([bench.ping, "pipe", "20"], clean_env(), "plain ping"))
-    try:
-        cfg_floor(None)(bench, 20, "pipe")[3](bench, fields)
-        t.ok(False, "the floor's check refuses a ping without the floor mapped", "accepted")
-    except Broken as e:
-        t.ok("floor_mapped=0" in str(e), "the floor's check refuses a ping without the floor mapped", e)
+    expect_broken(t, "the floor's check refuses a ping without the floor mapped",
+                  "floor_mapped=0", "accepted",
+                  lambda: cfg_floor(None)(bench, 20, "pipe")[3](bench, fields))
     env = cfg_floor(None)(bench, 20, "pipe")[1]
     env["FLOOR_PAGES"] = "65"
-    try:
-        run([bench.ping, "pipe", "20"], env, "ping under the floor, FLOOR_PAGES=65")
-        t.ok(False, "the floor refuses more pages than it has", "ping exited 0")
-    except Broken as e:
-        t.ok("FLOOR_PAGES=65" in str(e), "the floor refuses more pages than it has", e)
+    expect_broken(t, "the floor refuses more pages than it has", "FLOOR_PAGES=65",
+                  "ping exited 0",
+                  lambda: run([bench.ping, "pipe", "20"], env, "ping under the floor, FLOOR_PAGES=65"))
 
     t.attempt("every built-in scenario loads in /bin/true (report names them all)",
               lambda: check_library_loads(bench))
