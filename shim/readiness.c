@@ -1,6 +1,8 @@
 /* readiness.c - poll/select/epoll bookkeeping (see readiness.h). */
 #include "readiness.h"
 
+#include "boot.h"
+
 #include "fdstate.h"
 #include "real.h"
 
@@ -34,7 +36,8 @@ static struct epreg regs[WB_FD_MAX][REGS_PER_FD];
  * 0 if none; how many are set, for the fast path */
 #define HANGUP_KEPT 0x80000000u
 static _Atomic uint32_t short_left[WB_FD_MAX];
-static _Atomic int short_left_count;
+_Atomic int wb_short_left_count WB_BOOT; /* readiness.h */
+#define short_left_count wb_short_left_count
 _Atomic int wb_epoll_max_fd = -1; /* readiness.h */
 #define max_registered_fd wb_epoll_max_fd
 static _Atomic int owed_total; /* registrations with owed events, anywhere */
@@ -194,7 +197,7 @@ void readiness_short(int fd, bool output, bool owed)
                 atomic_fetch_add_explicit(&short_left_count, 1, memory_order_relaxed);
 }
 
-void readiness_after_read(int fd)
+void readiness_after_read_slow(int fd)
 {
         uint32_t mark = short_mark(fd);
 

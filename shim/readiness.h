@@ -57,7 +57,7 @@ void readiness_injected_slow(int fd, bool output);
  * exposed: a program that never used epoll, or calls on an fd above every
  * registered one, owe no edge, and that is most injected calls. */
 extern _Atomic int wb_epoll_max_fd;
-static inline void readiness_injected(int fd, bool output)
+static inline __attribute__((always_inline)) void readiness_injected(int fd, bool output)
 {
         if (fd >= 0 && fd <= atomic_load_explicit(&wb_epoll_max_fd, memory_order_relaxed))
                 readiness_injected_slow(fd, output);
@@ -72,7 +72,16 @@ void readiness_short(int fd, bool output, bool owed);
 
 /* After an input call on fd: once the bytes a short read left are gone, a
  * hang-up that was held back is owed to an edge-triggered waiter, whose
- * edge came while it was held. */
-void readiness_after_read(int fd);
+ * edge came while it was held. Inline, the common case: no short read has
+ * left bytes anywhere (the count is on the .data page every wrapper reads,
+ * boot.h; an armed read touches no page of this module). */
+extern _Atomic int wb_short_left_count __attribute__((visibility("hidden")));
+void readiness_after_read_slow(int fd);
+static inline void readiness_after_read(int fd)
+{
+        if (__builtin_expect(atomic_load_explicit(&wb_short_left_count, memory_order_relaxed) > 0,
+                             0))
+                readiness_after_read_slow(fd);
+}
 
 #endif
