@@ -76,7 +76,7 @@ static inline uintptr_t counter_row(void)
 #endif
 }
 
-static inline unsigned counter_shard(void)
+static inline __attribute__((always_inline)) unsigned counter_shard(void)
 {
         if (__builtin_expect(counter_single_threaded(), 1))
                 return WB_SHARD_SINGLE;

@@ -53,6 +53,7 @@ struct slot {
 #define CHECK_SHORT 0x080u
 #define CHECK_INFLIGHT_ANY 0x100u
 #define CHECK_EDGE_NONE 0x200u
+#define CHECK_WHEN_MORE 0x400u /* when= has more than its first range */
 
 /* A rule as a counted call reads it, packed into two cache lines: the
  * whole rule (over a kilobyte with its texts) is behind `rule`, for the
@@ -344,14 +345,14 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                         rt->prob_threshold = prob_threshold(r->prob, &always);
                 if (r->n_when)
                         rt->when = r->when[0];
-                rt->check = (r->blocking_any ? 0 : CHECK_NONBLOCKING) |
-                            (r->site[0] ? CHECK_SITE : 0) |
-                            (r->per_process ? CHECK_PER_PROCESS : 0) | (r->max ? CHECK_MAX : 0) |
-                            (r->has_prob && !always ? CHECK_PROB : 0) |
-                            (r->n_when ? CHECK_WHEN : 0) | (r->until_poll ? CHECK_UNTIL : 0) |
-                            (r->action == WB_ACT_SHORT ? CHECK_SHORT : 0) |
-                            (r->inflight_any ? CHECK_INFLIGHT_ANY : 0) |
-                            (r->edge_none ? CHECK_EDGE_NONE : 0);
+                rt->check =
+                    (r->blocking_any ? 0 : CHECK_NONBLOCKING) | (r->site[0] ? CHECK_SITE : 0) |
+                    (r->per_process ? CHECK_PER_PROCESS : 0) | (r->max ? CHECK_MAX : 0) |
+                    (r->has_prob && !always ? CHECK_PROB : 0) | (r->n_when ? CHECK_WHEN : 0) |
+                    (r->n_when > 1 ? CHECK_WHEN_MORE : 0) | (r->until_poll ? CHECK_UNTIL : 0) |
+                    (r->action == WB_ACT_SHORT ? CHECK_SHORT : 0) |
+                    (r->inflight_any ? CHECK_INFLIGHT_ANY : 0) |
+                    (r->edge_none ? CHECK_EDGE_NONE : 0);
                 if (rt->inert)
                         continue;
                 rs->armed |= rules[i].calls;
@@ -450,21 +451,26 @@ static inline uint64_t shared_add1(_Atomic uint64_t *w)
         return atomic_fetch_add_explicit(w, 1, memory_order_relaxed);
 }
 
-static inline __attribute__((always_inline)) uint64_t tagged_bump(_Atomic uint64_t *w, uint32_t gen)
+/* A stale generation (a reused fd number, once per file): the add went to
+ * a count nobody reads; start this generation's at 1. */
+static __attribute__((noinline, cold)) uint64_t tagged_restart(_Atomic uint64_t *w, uint32_t gen)
 {
-        uint64_t old = shared_add1(w), nw;
-
-        /* the common case: the count is this fd generation's */
-        if (__builtin_expect((uint32_t)(old >> TAG_SHIFT) == gen, 1))
-                return (old + 1) & VALUE_MASK;
-        /* a stale generation (a reused fd number, once per file): the add
-         * went to a count nobody reads, start this generation's at 1 */
-        old = atomic_load_explicit(w, memory_order_relaxed);
+        uint64_t old = atomic_load_explicit(w, memory_order_relaxed), nw;
         do
                 nw = (uint64_t)gen << TAG_SHIFT | ((tagged_value(old, gen) + 1) & VALUE_MASK);
         while (!atomic_compare_exchange_weak_explicit(w, &old, nw, memory_order_relaxed,
                                                       memory_order_relaxed));
         return nw & VALUE_MASK;
+}
+
+static inline __attribute__((always_inline)) uint64_t tagged_bump(_Atomic uint64_t *w, uint32_t gen)
+{
+        uint64_t old = shared_add1(w);
+
+        /* the common case: the count is this fd generation's */
+        if (__builtin_expect((uint32_t)(old >> TAG_SHIFT) == gen, 1))
+                return (old + 1) & VALUE_MASK;
+        return tagged_restart(w, gen);
 }
 
 static unsigned flags_bits(uint64_t w, uint32_t gen)
@@ -497,7 +503,8 @@ static void flags_update(_Atomic uint64_t *w, uint32_t gen, unsigned set, unsign
  * number is a new fd. Two threads naming the same fd at once agree on the
  * first ordinal stored; the loser's number is skipped (only a program racing
  * its own first calls on one fd sees that). */
-static uint64_t fd_ordinal(struct rule_rt *rt, struct slot *s, uint32_t gen)
+static __attribute__((noinline)) uint64_t fd_ordinal(struct rule_rt *rt, struct slot *s,
+                                                     uint32_t gen)
 {
         uint64_t w = atomic_load_explicit(&s->ordinal, memory_order_relaxed), v, nw;
 
@@ -521,7 +528,8 @@ static inline bool when_picks(const struct rule_rt *rt, uint64_t n)
         const struct wb_when *w = &rt->when;
         if (n >= w->first && n <= w->last && (w->step == 1 || (n - w->first) % w->step == 0))
                 return true;
-        return rt->rule->n_when > 1 && rule_when_matches(rt->rule, n);
+        /* the whole rule only for more ranges: it is on another page */
+        return (rt->check & CHECK_WHEN_MORE) && rule_when_matches(rt->rule, n);
 }
 
 /* Would a real EAGAIN on this output call be possible now? On pipes and
@@ -593,161 +601,99 @@ static bool site_allows(const struct ruleset *rs, unsigned i, const void *site, 
         return passes;
 }
 
-static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
-                                     struct wb_decision *d, unsigned shard);
+/* What decide learns about a call as it asks the rules, for their rarer
+ * steps. */
+struct asking {
+        const struct wb_callinfo *c;
+        struct wb_fdfacts f;
+        int nonblocking; /* -1: not asked yet */
+        bool located;    /* at is looked up */
+        struct wb_site at;
+        struct wb_rec rec; /* recording: the call's point */
+};
+
 static inline void commit(const struct wb_decision *d, unsigned shard);
 
-enum wb_verdict engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
+/* Recording: every call a blocking=no rule would count is a hit of its
+ * point, seen before the rules are asked. */
+static __attribute__((noinline, cold)) void record_seen(struct asking *a)
 {
-        unsigned s = counter_shard();
-        enum wb_verdict v = decide(read_begin(s), c, d, s);
-        read_end(s);
-        return v;
+        const struct wb_callinfo *c = a->c;
+
+        if (!(c->flags & MSG_DONTWAIT))
+                a->nonblocking = fd_state_nonblocking(c->fd, a->f.gen);
+        site_lookup(c->site, &a->at);
+        a->located = true;
+        record_call(c, &a->f, (c->flags & MSG_DONTWAIT) || a->nonblocking, &a->at, &a->rec);
 }
 
-static inline enum wb_verdict decide(struct ruleset *rs, const struct wb_callinfo *c,
-                                     struct wb_decision *d, unsigned shard)
+/* Rule i picked the call (n: its number in the rule's scope; fl: the slot's
+ * flags; forced: an until=poll run goes on): what firing means for this
+ * call, only what Linux could do here and now (SPEC §4). WB_PASS when it
+ * cannot fire (the next rules are asked); else d is filled, and a WB_FAIL
+ * committed. Inline: out of line, the call with its nine arguments made an
+ * injected read 7-10 ns slower (30-34 ns, not 23), for the half page of
+ * code it kept off a counted call's pages. */
+static inline __attribute__((always_inline)) enum wb_verdict
+fire(struct ruleset *rs, unsigned i, struct asking *a, struct slot *s, uint64_t n, unsigned fl,
+     bool forced, struct wb_decision *d, unsigned shard)
 {
-        const uint32_t bit = WB_CALL_BIT(c->call);
-        enum wb_verdict verdict = WB_PASS;
-        struct wb_fdfacts f;
-        int nonblocking = -1;
-        struct wb_site at;
-        bool located = false;
-        struct wb_rec rec = {0, 0}; /* recording: the call's point */
-        bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
-        unsigned kind;
+        const struct wb_callinfo *c = a->c;
+        const struct wb_fdfacts *f = &a->f;
+        struct rule_rt *rt = &rs->r[i];
+        const unsigned check = rt->check;
 
-        if (!rs || !(rs->armed & bit))
-                return WB_PASS;
-        fd_state_get(c->fd, &f);
-        if (rs->recording && (f.type & WB_TYPE_DEFAULT)) {
-                /* a hit: a call that a blocking=no rule would count */
-                if (!(c->flags & MSG_DONTWAIT))
-                        nonblocking = fd_state_nonblocking(c->fd, f.gen);
-                site_lookup(c->site, &at);
-                located = true;
-                record_call(c, &f, (c->flags & MSG_DONTWAIT) || nonblocking, &at, &rec);
+        if (check & CHECK_SHORT) {
+                size_t limit =
+                    faithful_short_limit(c, f, (size_t)rt->rule->short_n, &a->nonblocking);
+                if (!limit)
+                        return WB_PASS;
+                d->verdict = WB_SHORT;
+                d->limit = limit;
+                d->edge_owed = !(check & CHECK_EDGE_NONE);
+        } else if (c->call == WB_CONNECT && !faithful_connect(f)) {
+                return WB_PASS; /* a datagram connect is never in progress */
+        } else {
+                d->err = c->call == WB_CONNECT ? rule_errno(rt->rule, c->call, f->family) : rt->err;
+                if (d->err == EAGAIN && engine_call_writes(c) && !(check & CHECK_INFLIGHT_ANY) &&
+                    !output_eagain_faithful(c, f)) {
+                        if (s && !(fl & FLAG_DEFERRED))
+                                flags_update(&s->flags, f->gen, FLAG_DEFERRED, 0, 0);
+                        return WB_PASS; /* deferred: the next rules are asked */
+                }
+                d->verdict = WB_FAIL;
         }
-        kind = fd_kind(&f);
 
-        for (unsigned h = 0, nh = rs->hot_n[c->call]; h < nh; h++) {
-                const unsigned i = rs->hot[c->call][h];
-                struct rule_rt *rt = &rs->r[i];
-                const unsigned check = rt->check;
-                struct slot *s = NULL;
-                uint64_t n, done = 0, scope = 0;
-                unsigned fl = 0;
-                bool forced = false;
+        d->rule = rt->rule;
+        if (report_logging()) /* the set may be gone when the line is written */
+                memcpy(d->scenario, rt->rule->scenario, sizeof d->scenario);
+        d->line = rt->rule->line;
+        d->per_process = check & CHECK_PER_PROCESS;
+        d->callno = n;
+        d->set_ = rs;
+        d->family = f->family;
+        d->sotype = f->sotype;
+        d->rule_rt_ = rt;
+        d->slot_ = s;
+        d->gen_ = f->gen;
+        d->fd_ = c->fd;
+        d->rec_id_ = a->rec.id;
+        d->rec_k_ = a->rec.k;
+        if (s && (fl & FLAG_DEFERRED))
+                flags_update(&s->flags, f->gen, 0, FLAG_DEFERRED, 0);
+        d->until_start_ = (check & CHECK_UNTIL) && !forced;
+        if (d->verdict == WB_FAIL)
+                commit(d, shard);
+        return d->verdict;
+}
 
-                /* filters */
-                if ((rt->fd >= 0 && rt->fd != c->fd) || !(rt->kinds[kind >> 6] >> (kind & 63) & 1))
-                        continue;
-                if (rt->port >= 0 &&
-                    (unsigned)rt->port !=
-                        (c->addr ? fd_state_addr_port(c->addr, c->addrlen) : f.port))
-                        continue;
-                if ((check & CHECK_NONBLOCKING) && !(c->flags & MSG_DONTWAIT)) {
-                        if (nonblocking < 0)
-                                nonblocking = fd_state_nonblocking(c->fd, f.gen);
-                        if (!nonblocking)
-                                continue;
-                }
-                if ((check & CHECK_SITE) && !site_allows(rs, i, c->site, &at, &located))
-                        continue;
-                if (f.tracked)
-                        s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
-                else if (!(check & CHECK_PER_PROCESS))
-                        continue; /* beyond the table: no per-fd scope to count in */
-
-                /* count (the call number: threads share fds); injections in
-                 * the scope are kept only for max= */
-                if (check & CHECK_PER_PROCESS) {
-                        n = shared_add1(&rt->proc_calls) + 1;
-                        if (check & CHECK_MAX)
-                                done =
-                                    atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
-                } else {
-                        n = tagged_bump(&s->calls, f.gen);
-                        if (check & CHECK_MAX)
-                                done = tagged_value(
-                                    atomic_load_explicit(&s->injected, memory_order_relaxed),
-                                    f.gen);
-                        if (check & CHECK_PROB)
-                                scope = fd_ordinal(rt, s, f.gen);
-                }
-                WB_STATUS_BUMP(shard, counted[rs->bank][i]);
-                if (verdict != WB_PASS || hold)
-                        continue; /* decided already: the later rules only count */
-
-                /* trigger */
-                if (s) {
-                        uint64_t w = atomic_load_explicit(&s->flags, memory_order_relaxed);
-                        fl = flags_bits(w, f.gen);
-                        if ((fl & FLAG_UNTIL) && flags_epoch(w) == fd_state_ready_epoch(c->fd))
-                                forced = true;
-                }
-                if (!forced) {
-                        if ((check & CHECK_MAX) && done >= rt->max)
-                                continue;
-                        if (!(fl & FLAG_DEFERRED)) {
-                                if ((check & CHECK_WHEN) && !when_picks(rt, n))
-                                        continue;
-                                if ((check & CHECK_PROB) &&
-                                    prob_hash(atomic_load_explicit(&rs->seed, memory_order_relaxed),
-                                              i, (check & CHECK_PER_PROCESS) ? -1 : (int64_t)scope,
-                                              n) >= rt->prob_threshold)
-                                        continue;
-                        }
-                }
-
-                /* what firing means for this call */
-                if (check & CHECK_SHORT) {
-                        /* only a cut Linux could make here and now (SPEC 4) */
-                        size_t limit =
-                            faithful_short_limit(c, &f, (size_t)rt->rule->short_n, &nonblocking);
-                        if (!limit)
-                                continue;
-                        d->verdict = WB_SHORT;
-                        d->limit = limit;
-                        d->edge_owed = !(check & CHECK_EDGE_NONE);
-                } else if (c->call == WB_CONNECT && !faithful_connect(&f)) {
-                        continue; /* a datagram connect is never in progress */
-                } else {
-                        d->err = c->call == WB_CONNECT ? rule_errno(rt->rule, c->call, f.family)
-                                                       : rt->err;
-                        if (d->err == EAGAIN && engine_call_writes(c) &&
-                            !(check & CHECK_INFLIGHT_ANY) && !output_eagain_faithful(c, &f)) {
-                                if (s && !(fl & FLAG_DEFERRED))
-                                        flags_update(&s->flags, f.gen, FLAG_DEFERRED, 0, 0);
-                                continue; /* deferred: the next rules are asked */
-                        }
-                        d->verdict = WB_FAIL;
-                }
-
-                d->rule = rt->rule;
-                if (report_logging()) /* the set may be gone when the line is written */
-                        memcpy(d->scenario, rt->rule->scenario, sizeof d->scenario);
-                d->line = rt->rule->line;
-                d->per_process = check & CHECK_PER_PROCESS;
-                d->callno = n;
-                d->set_ = rs;
-                d->family = f.family;
-                d->sotype = f.sotype;
-                d->rule_rt_ = rt;
-                d->slot_ = s;
-                d->gen_ = f.gen;
-                d->fd_ = c->fd;
-                d->rec_id_ = rec.id;
-                d->rec_k_ = rec.k;
-                if (s && (fl & FLAG_DEFERRED))
-                        flags_update(&s->flags, f.gen, 0, FLAG_DEFERRED, 0);
-                d->until_start_ = (check & CHECK_UNTIL) && !forced;
-                verdict = d->verdict;
-                if (verdict == WB_FAIL)
-                        commit(d, shard);
-        }
-        return verdict;
+/* Does prob= pick call n of rule i (scope: the fd's ordinal, or -1 per
+ * process)? */
+static __attribute__((noinline)) bool prob_picks(const struct ruleset *rs, unsigned i,
+                                                 int64_t scope, uint64_t n)
+{
+        return prob_hash(atomic_load_explicit(&rs->seed, memory_order_relaxed), i, scope, n) <
+               rs->r[i].prob_threshold;
 }
 
 void engine_commit(const struct wb_decision *d)
@@ -781,4 +727,115 @@ static inline __attribute__((always_inline)) void commit(const struct wb_decisio
                                       [rt - ((const struct ruleset *)d->set_)->r]);
         if (d->rec_id_)
                 record_injection(&(struct wb_rec){d->rec_id_, d->rec_k_}, d);
+}
+
+/* ---- the hot path ----
+ *
+ * engine_decide sits with the wrappers' armed halves (shim/hot.ld): a
+ * counted call that does not fire runs them from two pages of code, not
+ * three (each page between two system calls is a TLB miss here, status.h).
+ * The rarer steps a counted call takes are out of line above. */
+
+static inline __attribute__((always_inline)) enum wb_verdict
+decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, unsigned shard)
+{
+        const uint32_t bit = WB_CALL_BIT(c->call);
+        enum wb_verdict verdict = WB_PASS;
+        struct asking a;
+        bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
+        unsigned kind;
+
+        if (!rs || !(rs->armed & bit))
+                return WB_PASS;
+        a.c = c;
+        a.nonblocking = -1;
+        a.located = false;
+        a.rec = (struct wb_rec){0, 0};
+        fd_state_get(c->fd, &a.f);
+        if (__builtin_expect(rs->recording, 0) && (a.f.type & WB_TYPE_DEFAULT))
+                record_seen(&a);
+        kind = fd_kind(&a.f);
+
+        for (unsigned h = 0, nh = rs->hot_n[c->call]; h < nh; h++) {
+                const unsigned i = rs->hot[c->call][h];
+                struct rule_rt *rt = &rs->r[i];
+                const unsigned check = rt->check;
+                struct slot *s = NULL;
+                uint64_t n, done = 0, scope = 0;
+                unsigned fl = 0;
+                bool forced = false;
+
+                /* filters */
+                if ((rt->fd >= 0 && rt->fd != c->fd) || !(rt->kinds[kind >> 6] >> (kind & 63) & 1))
+                        continue;
+                if (rt->port >= 0 &&
+                    (unsigned)rt->port !=
+                        (c->addr ? fd_state_addr_port(c->addr, c->addrlen) : a.f.port))
+                        continue;
+                if ((check & CHECK_NONBLOCKING) && !(c->flags & MSG_DONTWAIT)) {
+                        if (a.nonblocking < 0)
+                                a.nonblocking = fd_state_nonblocking(c->fd, a.f.gen);
+                        if (!a.nonblocking)
+                                continue;
+                }
+                if ((check & CHECK_SITE) && !site_allows(rs, i, c->site, &a.at, &a.located))
+                        continue;
+                if (a.f.tracked)
+                        s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
+                else if (!(check & CHECK_PER_PROCESS))
+                        continue; /* beyond the table: no per-fd scope to count in */
+
+                /* count (the call number: threads share fds); injections in
+                 * the scope are kept only for max= */
+                if (check & CHECK_PER_PROCESS) {
+                        n = shared_add1(&rt->proc_calls) + 1;
+                        if (check & CHECK_MAX)
+                                done =
+                                    atomic_load_explicit(&rt->proc_injected, memory_order_relaxed);
+                } else {
+                        n = tagged_bump(&s->calls, a.f.gen);
+                        if (check & CHECK_MAX)
+                                done = tagged_value(
+                                    atomic_load_explicit(&s->injected, memory_order_relaxed),
+                                    a.f.gen);
+                        if (check & CHECK_PROB) /* named when first counted (SPEC §3) */
+                                scope = fd_ordinal(rt, s, a.f.gen);
+                }
+                WB_STATUS_BUMP(shard, counted[rs->bank][i]);
+                if (verdict != WB_PASS || hold)
+                        continue; /* decided already: the later rules only count */
+
+                /* trigger */
+                if (s) {
+                        uint64_t w = atomic_load_explicit(&s->flags, memory_order_relaxed);
+                        fl = flags_bits(w, a.f.gen);
+                        if ((fl & FLAG_UNTIL) && flags_epoch(w) == fd_state_ready_epoch(c->fd))
+                                forced = true;
+                }
+                if (!forced) {
+                        if ((check & CHECK_MAX) && done >= rt->max)
+                                continue;
+                        if (!(fl & FLAG_DEFERRED)) {
+                                if ((check & CHECK_WHEN) && !when_picks(rt, n))
+                                        continue;
+                                if ((check & CHECK_PROB) &&
+                                    !prob_picks(rs, i,
+                                                (check & CHECK_PER_PROCESS) ? -1 : (int64_t)scope,
+                                                n))
+                                        continue;
+                        }
+                }
+                verdict = fire(rs, i, &a, s, n, fl, forced, d, shard);
+        }
+        return verdict;
+}
+
+/* In the section of the wrappers' armed halves, first (shim/hot.ld). */
+__attribute__((section(".text.wb.armed"))) enum wb_verdict
+engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
+{
+        unsigned s = counter_shard();
+        enum wb_verdict v = decide(read_begin(s), c, d, s);
+        read_end(s);
+        return v;
 }

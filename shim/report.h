@@ -54,7 +54,7 @@ static inline void report_seen(enum wb_call call)
 
 /* Count a call (seen), and whether it was injected. Inline, with the
  * counters of the status (status.h) exposed: every wrapped call comes here. */
-static inline void report_call(enum wb_call call, bool injected)
+static inline __attribute__((always_inline)) void report_call(enum wb_call call, bool injected)
 {
         if (injected) {
                 unsigned s = counter_shard();
@@ -82,7 +82,7 @@ void report_injection(const struct wb_callinfo *c, const struct wb_decision *d, 
 extern uint64_t wb_spin_limit;
 extern _Atomic bool wb_spin_warned; /* the one warning is written */
 void report_spin_warning(int fd, enum wb_call call, uint32_t run);
-static inline void report_would_block(int fd, enum wb_call call)
+static inline __attribute__((always_inline)) void report_would_block(int fd, enum wb_call call)
 {
         uint32_t run = fd_state_spin_bump(fd);
         unsigned s = counter_shard();

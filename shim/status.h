@@ -101,7 +101,8 @@ static inline uintptr_t status_row(void)
 
 /* This thread's own shard; NULL for the shared one, whose adds are locked.
  * shard: this thread's (counter_shard(), which has asked glibc's flag). */
-static inline struct wb_status_shard *status_own_shard(unsigned shard)
+static inline __attribute__((always_inline)) struct wb_status_shard *
+status_own_shard(unsigned shard)
 {
         if (__builtin_expect(shard == WB_SHARD_SINGLE, 1))
                 return &wb_status->single;
