@@ -24,11 +24,13 @@
 #include <string.h>
 
 #define WB_EXPORT __attribute__((visibility("default")))
-/* The public functions of the data calls, side by side (.text.hot, which the
- * linker gathers): a program's reads and writes run from one or two pages
- * of code, and each page touched between two system calls costs a TLB miss
- * here (status.h). */
-#define WB_HOT __attribute__((hot))
+/* The public functions of the data calls, side by side, and the armed
+ * halves and what they run after the real call, side by side with the
+ * engine's hot path: sections that shim/hot.ld places (each page of code
+ * touched between two system calls costs a TLB miss here, status.h). */
+#define WB_HOT __attribute__((hot, section(".text.wb.public")))
+#define WB_ARMED __attribute__((noinline, section(".text.wb.armed")))
+#define WB_INJECTED __attribute__((noinline, section(".text.wb.injected")))
 #define IOV_CUT_MAX 64 /* iovecs kept when cutting a vectored call short */
 
 static inline bool armed(enum wb_call call)
@@ -49,8 +51,8 @@ static bool cut_took(const struct wb_callinfo *c, const struct wb_decision *d, l
 /* After the real call of an armed wrapper that was cut short: commit the
  * injection, owe the edge, count and log it. errno is the real call's and
  * stays so. */
-static __attribute__((noinline)) long finish_cut(const struct wb_callinfo *c,
-                                                 const struct wb_decision *d, long ret)
+static __attribute__((noinline, cold)) long finish_cut(const struct wb_callinfo *c,
+                                                       const struct wb_decision *d, long ret)
 {
         int saved = errno;
 
@@ -67,8 +69,10 @@ static __attribute__((noinline)) long finish_cut(const struct wb_callinfo *c,
         return ret;
 }
 
-/* An injected failure: nothing reaches the kernel. */
-static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
+/* An injected failure: nothing reaches the kernel. After the armed halves
+ * (shim/hot.ld): out of the page of a counted call that passes; a call
+ * that fails here makes no system call, so no TLB miss either. */
+static WB_INJECTED long fail(const struct wb_callinfo *c, const struct wb_decision *d)
 {
         report_call(c->call, true);
         if (report_logging())
@@ -88,7 +92,7 @@ static long fail(const struct wb_callinfo *c, const struct wb_decision *d)
  * (a success, counted in a known row: p, found before the system call) is
  * inline; the rest, a failure or a thread's first count, is passed_slow's,
  * out of line. */
-static __attribute__((noinline)) long passed_slow(enum wb_call call, int fd, long ret)
+static __attribute__((noinline, cold)) long passed_slow(enum wb_call call, int fd, long ret)
 {
         int saved = errno;
         report_seen(call);
@@ -112,8 +116,8 @@ static inline long passed(struct report_pass p, enum wb_call call, int fd, long 
  * anything else (no cut asked, or one that met EAGAIN, end of file or less
  * data than the limit) is counted as a passed-through call, where p (found
  * before the system call, as in the passed-through path) says. */
-static long finish(const struct wb_callinfo *c, const struct wb_decision *d, struct report_pass p,
-                   long ret)
+static WB_ARMED long finish(const struct wb_callinfo *c, const struct wb_decision *d,
+                            struct report_pass p, long ret)
 {
         if (d && cut_took(c, d, ret))
                 return finish_cut(c, d, ret);
@@ -130,7 +134,7 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, str
  * and DEST (the destination address and its length) are evaluated only there: they may read the
  * program's structures, which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
 #define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, DEST, PASS, REAL)                   \
-        static __attribute__((noinline)) RET NAME##_armed WB_SITE_PARAM PARAMS                     \
+        static WB_ARMED RET NAME##_armed WB_SITE_PARAM PARAMS                                      \
         {                                                                                          \
                 struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, site_, false};        \
                 struct wb_decision d_;                                                             \
@@ -163,13 +167,19 @@ static long finish(const struct wb_callinfo *c, const struct wb_decision *d, str
 
 /* ---- plain buffers ---- */
 
+/* read, write, recv and send first: the pairs a program uses most, and
+ * their armed halves, sit side by side in the code (shim/hot.ld). */
 WB_WRAP(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), WB_READ, fd, len, 0,
         WB_NO_DEST, real_read(fd, buf, len), real_read(fd, buf, WB_CUT(len)))
+WB_WRAP(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), WB_WRITE, fd, len, 0,
+        WB_NO_DEST, real_write(fd, buf, len), real_write(fd, buf, WB_CUT(len)))
+WB_WRAP(ssize_t, recv, (int fd, void *buf, size_t len, int fl), (fd, buf, len, fl), WB_RECV, fd,
+        len, fl, WB_NO_DEST, real_recv(fd, buf, len, fl), real_recv(fd, buf, WB_CUT(len), fl))
+WB_WRAP(ssize_t, send, (int fd, const void *buf, size_t len, int fl), (fd, buf, len, fl), WB_SEND,
+        fd, len, fl, WB_NO_DEST, real_send(fd, buf, len, fl), real_send(fd, buf, WB_CUT(len), fl))
 WB_WRAP(ssize_t, __read_chk, (int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
         WB_READ, fd, len, 0, WB_NO_DEST, real___read_chk(fd, buf, len, buflen),
         real___read_chk(fd, buf, WB_CUT(len), buflen))
-WB_WRAP(ssize_t, recv, (int fd, void *buf, size_t len, int fl), (fd, buf, len, fl), WB_RECV, fd,
-        len, fl, WB_NO_DEST, real_recv(fd, buf, len, fl), real_recv(fd, buf, WB_CUT(len), fl))
 WB_WRAP(ssize_t, __recv_chk, (int fd, void *buf, size_t len, size_t buflen, int fl),
         (fd, buf, len, buflen, fl), WB_RECV, fd, len, fl, WB_NO_DEST,
         real___recv_chk(fd, buf, len, buflen, fl),
@@ -184,10 +194,6 @@ WB_WRAP(ssize_t, __recvfrom_chk,
         (fd, buf, len, buflen, fl, sa, salen), WB_RECVFROM, fd, len, fl, WB_NO_DEST,
         real___recvfrom_chk(fd, buf, len, buflen, fl, sa, salen),
         real___recvfrom_chk(fd, buf, WB_CUT(len), buflen, fl, sa, salen))
-WB_WRAP(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), WB_WRITE, fd, len, 0,
-        WB_NO_DEST, real_write(fd, buf, len), real_write(fd, buf, WB_CUT(len)))
-WB_WRAP(ssize_t, send, (int fd, const void *buf, size_t len, int fl), (fd, buf, len, fl), WB_SEND,
-        fd, len, fl, WB_NO_DEST, real_send(fd, buf, len, fl), real_send(fd, buf, WB_CUT(len), fl))
 WB_WRAP(ssize_t, sendto,
         (int fd, const void *buf, size_t len, int fl, __CONST_SOCKADDR_ARG sa, socklen_t salen),
         (fd, buf, len, fl, sa, salen), WB_SENDTO, fd, len, fl, WB_DEST(WB_SOCKADDR_PTR(sa), salen),
@@ -205,7 +211,8 @@ static size_t iov_total(const struct iovec *iov, long cnt)
 
 /* Copy the first iovecs of iov into cut, holding at most limit bytes in all
  * (the last one trimmed). Returns how many. */
-static int iov_cut(const struct iovec *iov, long cnt, size_t limit, struct iovec *cut)
+static __attribute__((cold)) int iov_cut(const struct iovec *iov, long cnt, size_t limit,
+                                         struct iovec *cut)
 {
         int n = 0;
         for (long i = 0; i < cnt && limit && n < IOV_CUT_MAX; i++) {
@@ -286,8 +293,8 @@ WB_WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl),
 /* short= on the mmsg calls: one message only, and on a stream socket its
  * buffers cut to limit bytes (a datagram is never cut: its tail would be
  * lost). The kernel's answers are copied back into the caller's vector. */
-static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t,
-                    struct wb_decision *d, bool receive)
+static __attribute__((cold)) int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl,
+                                          struct timespec *t, struct wb_decision *d, bool receive)
 {
         struct mmsghdr one = v[0];
         struct iovec cut[IOV_CUT_MAX];
@@ -339,7 +346,7 @@ WB_WRAP(ssize_t, sendfile64, (int out, int in, wb_off64 *off, size_t len), (out,
  * in-flight rule). Each fd's O_NONBLOCK makes the kernel's wait on it
  * non-blocking, as SPLICE_F_NONBLOCK makes both: the engine asks the
  * counted fd's flag itself, the rest arrives as MSG_DONTWAIT. */
-static int splice_counted_fd(int in, int out)
+static __attribute__((cold)) int splice_counted_fd(int in, int out)
 {
         struct wb_fdfacts fin, fout;
         const unsigned waits = WB_TYPE_SOCKET | WB_TYPE_TTY;
@@ -569,7 +576,7 @@ WB_EXPORT int __openat64_2(int dir, const char *path, int fl)
 
 /* fcntl's third argument is read as a pointer whatever cmd is, as glibc's
  * own fcntl does: an int travels in the same register. */
-static int fcntl_done(int cmd, int r)
+static __attribute__((cold)) int fcntl_done(int cmd, int r)
 {
         int saved = errno;
         if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
