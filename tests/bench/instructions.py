@@ -14,7 +14,8 @@ bracket takes its fenced form (one mfence, not a locked instruction, not
 counted here).
 
 A second table: the distinct 4 KiB pages a preload's own instructions
-touch (code and data, the stack left out) in one passed-through call, before
+touch (code and data, the stack left out) in one call that reaches the
+kernel (passed through, or armed: counted by a rule that does not fire), before
 and after the system call, and between two system calls (after one call and
 before the next: a page touched on both sides counts once; a page the real
 function reads too, libc's single-threaded flag, is not counted), from valgrind's
@@ -154,6 +155,11 @@ PRELOADS = [
     ("passthrough", "libwouldblock.so", "real_bind", {}),
     # as make bench runs it: the counts in a status file (a mapping of its own)
     ("passthrough, with a report", "libwouldblock.so", "real_bind", {"WOULDBLOCK_REPORT": "REPORT"}),
+    # armed: every call counted by a rule that never fires, as make bench's armed rows
+    ("armed `all when=1000000000000`, with a report", "libwouldblock.so", "real_bind",
+     {"WOULDBLOCK_REPORT": "REPORT", "WOULDBLOCK_RULES": "all when=1000000000000"}),
+    ("armed `all site=ping when=1000000000000`, with a report", "libwouldblock.so", "real_bind",
+     {"WOULDBLOCK_REPORT": "REPORT", "WOULDBLOCK_RULES": "all site=ping when=1000000000000"}),
     ("floor: a preload that only forwards", "bench/libfloor.so", "floor_init", {}),
     ("floor, returning through its code (FLOOR_PAGES=0)", "bench/libfloor.so", "floor_init",
      {"FLOOR_PAGES": "0"}),
