@@ -89,13 +89,29 @@ struct ruleset {
         unsigned bank;         /* of the status (its totals, by shard) */
         size_t bytes;          /* of this mapping, slots included */
         struct slot *slots;    /* n * WB_FD_MAX, zero pages until touched */
+        /* The slots of fds below near_fds, rule by rule (n * near_fds), on
+         * the set's first page after r[n], where a counted call reads its
+         * rule: one page, not two, between two system calls (status.h).
+         * As many fds as that page has room for, up to NEAR_FDS_MAX, and
+         * never a page more (engine_install). */
+        unsigned near_fds;
+        struct slot *near;
         /* by call: the rules that name it and can fire in this process, in
          * order; a call walks only its own */
         uint8_t hot_n[WB_CALL_COUNT];
         uint8_t hot[WB_CALL_COUNT][WB_MAX_RULES];
-        struct wb_rule *rules; /* n of them, in this mapping after r[n] */
+        struct wb_rule *rules; /* n of them, in this mapping after near */
         struct rule_rt r[];
 };
+#define NEAR_FDS_MAX 64u
+
+/* The slot of (rule i, fd): near, or in the big table. */
+static inline struct slot *slot_of(const struct ruleset *rs, unsigned i, int fd)
+{
+        if ((unsigned)fd < rs->near_fds)
+                return &rs->near[(size_t)i * rs->near_fds + (size_t)fd];
+        return &rs->slots[(size_t)i * WB_FD_MAX + (size_t)fd];
+}
 
 /* WB_BOOT: in .data, on the page of the real functions' table and the
  * status pointer, which the pass-through path touches anyway */
@@ -289,10 +305,13 @@ static int install_none(uint64_t seed)
 
 int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
 {
-        size_t head =
-            sizeof(struct ruleset) + n * (sizeof(struct rule_rt) + sizeof(struct wb_rule));
-        size_t slots = (size_t)n * WB_FD_MAX * sizeof(struct slot);
-        size_t page = 4096, bytes;
+        const size_t page = 4096, first = sizeof(struct ruleset) + n * sizeof(struct rule_rt),
+                     rest = first + n * sizeof(struct wb_rule);
+        /* room for the near slots: on the first page, and in what the head
+         * leaves free of its last page (they cost no page more) */
+        size_t room = ((rest + page - 1) & ~(page - 1)) - rest;
+        size_t head, slots = (size_t)n * WB_FD_MAX * sizeof(struct slot), bytes;
+        unsigned near_fds;
         struct ruleset *rs, *old;
         struct wb_status_bank *bank;
 
@@ -302,6 +321,14 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         }
         if (!n && !record_active())
                 return install_none(seed);
+        if (first >= page)
+                room = 0;
+        else if (page - first < room)
+                room = page - first;
+        near_fds = n ? (unsigned)(room / (n * sizeof(struct slot))) : 0; /* n = 0: recording */
+        if (near_fds > NEAR_FDS_MAX)
+                near_fds = NEAR_FDS_MAX;
+        head = rest + (size_t)n * near_fds * sizeof(struct slot);
         head = (head + page - 1) & ~(page - 1);
         bytes = head + slots;
         /* mmap, not malloc: this also runs in a forked child of a threaded
@@ -322,7 +349,9 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         atomic_init(&rs->seed, seed);
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
-        rs->rules = (struct wb_rule *)&rs->r[n];
+        rs->near_fds = near_fds;
+        rs->near = (struct slot *)&rs->r[n];
+        rs->rules = (struct wb_rule *)&rs->near[(size_t)n * near_fds];
         bank = status_bank_prepare(rules, n, seed);
         rs->bank = status_bank_index(bank);
         asymmetric_init(false);
@@ -781,7 +810,7 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                 if ((check & CHECK_SITE) && !site_allows(rs, i, c->site, &a.at, &a.located))
                         continue;
                 if (a.f.tracked)
-                        s = &rs->slots[(size_t)i * WB_FD_MAX + (size_t)c->fd];
+                        s = slot_of(rs, i, c->fd);
                 else if (!(check & CHECK_PER_PROCESS))
                         continue; /* beyond the table: no per-fd scope to count in */
 

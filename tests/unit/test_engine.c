@@ -312,6 +312,40 @@ static void test_per_fd_counts_each_fd(void **state)
         expect_totals(0, 6, 2);
 }
 
+/* A set keeps the slots of small fds on its first page and the others in
+ * its big table (engine_install): a call is counted for its own fd on both
+ * sides of that line and for its own rule, whatever room the set left near
+ * (with 2 rules 64 fds, with 4 fewer, with 40 none). */
+static void test_per_fd_counts_near_and_far_fds(void **state)
+{
+        static const int numbers[] = {40, 63, 64, 65, 200, 1000};
+        static const unsigned sizes[] = {2, 4, 40};
+        int p[2], fds[N_ELEMS(numbers) + 1];
+        struct wb_decision d;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        fds[0] = p[0];
+        for (size_t k = 0; k < N_ELEMS(numbers); k++)
+                fds[k + 1] = track(dup2(p[0], numbers[k]));
+        for (size_t z = 0; z < N_ELEMS(sizes); z++) {
+                /* rule 1 counts the same calls, in slots beside rule 0's */
+                char rules[64 * 16] = "read when=3; read when=1000";
+                for (unsigned r = 2; r < sizes[z]; r++)
+                        strcat(rules, "; write fd=1");
+                install(rules, 1);
+                for (uint64_t n = 1; n <= 4; n++)
+                        for (size_t k = 0; k < N_ELEMS(fds); k++) {
+                                enum wb_verdict v = decide(WB_READ, fds[k], &d);
+                                if ((v == WB_FAIL) != (n == 3) || (v == WB_FAIL && d.callno != 3))
+                                        fail_because("%u rules, fd %d, call %llu: verdict %d",
+                                                     sizes[z], fds[k], (unsigned long long)n, v);
+                        }
+                expect_totals(0, 4 * N_ELEMS(fds), N_ELEMS(fds));
+                expect_totals(1, 4 * N_ELEMS(fds), 0);
+        }
+}
+
 static void test_per_process_counts_across_fds(void **state)
 {
         struct wb_decision d;
@@ -1595,6 +1629,7 @@ int main(void)
             T(test_max_caps_per_fd),
             T(test_max_caps_per_process),
             T(test_per_fd_counts_each_fd),
+            T(test_per_fd_counts_near_and_far_fds),
             T(test_per_process_counts_across_fds),
             T(test_forgotten_fd_counts_from_one),
             T(test_reused_fd_number_counts_from_one),
