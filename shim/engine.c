@@ -585,7 +585,7 @@ static bool site_passes(const struct wb_rule *r, const struct wb_site *at)
  * of a counted call. Direct-mapped by address; a program loops over a few
  * call places. The thread's own, so a hit takes no locked instruction.
  * A signal handler on the thread may ask (and write) in the middle of an
- * outer read or write: `memo_writes` is odd while an entry is written (the
+ * outer read or write: `writes` is odd while an entry is written (the
  * handler then asks the table itself) and moves on every write, so a read
  * that a write interrupted is not believed. */
 #define MEMO_SLOTS 8
@@ -596,22 +596,39 @@ struct site_memo {
         uint8_t rule;
         bool passes;
 };
-static __thread struct site_memo memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
-static __thread _Atomic unsigned memo_writes __attribute__((tls_model("initial-exec")));
+struct site_memos {
+        struct site_memo slot[MEMO_SLOTS];
+        _Atomic unsigned writes;
+};
+static __thread struct site_memos memo_own __attribute__((tls_model("initial-exec")));
+/* The only thread's (counter_single_threaded), on the .data page a counted
+ * call reads anyway: the thread's own would be two pages more between two
+ * system calls, the GOT's entry of its TLS offset and the TLS block. The
+ * process never had another thread, so no other thread ever uses it; the
+ * flag turns false inside pthread_create, after which this thread uses its
+ * own (an answer is kept in either, never needed in both). */
+static struct site_memos memo_single WB_BOOT;
+
+/* Out of line: its GOT load is not hoisted into the single thread's path. */
+static __attribute__((noinline)) struct site_memos *memo_of_thread(void)
+{
+        return &memo_own;
+}
 
 static bool site_allows(const struct ruleset *rs, unsigned i, const void *site, struct wb_site *at,
                         bool *located)
 {
         const uintptr_t a = (uintptr_t)site;
-        struct site_memo *m = &memo[(a * 0x9e3779b97f4a7c15ull) >> 61], e;
+        struct site_memos *mm = counter_single_threaded() ? &memo_single : memo_of_thread();
+        struct site_memo *m = &mm->slot[(a * 0x9e3779b97f4a7c15ull) >> 61], e;
         const unsigned epoch = site_epoch();
-        unsigned w = atomic_load_explicit(&memo_writes, memory_order_relaxed);
+        unsigned w = atomic_load_explicit(&mm->writes, memory_order_relaxed);
         bool passes;
 
         if (!(w & 1)) {
                 e = *m;
                 atomic_signal_fence(memory_order_seq_cst);
-                if (atomic_load_explicit(&memo_writes, memory_order_relaxed) == w && e.addr == a &&
+                if (atomic_load_explicit(&mm->writes, memory_order_relaxed) == w && e.addr == a &&
                     e.set == rs->id && e.rule == i && e.epoch == epoch)
                         return e.passes;
         }
@@ -620,12 +637,12 @@ static bool site_allows(const struct ruleset *rs, unsigned i, const void *site, 
         *located = true;
         passes = site_passes(&rs->rules[i], at);
         /* a miss: the locked adds are off the common path */
-        if (!(atomic_load_explicit(&memo_writes, memory_order_relaxed) & 1)) {
-                atomic_fetch_add_explicit(&memo_writes, 1, memory_order_relaxed);
+        if (!(atomic_load_explicit(&mm->writes, memory_order_relaxed) & 1)) {
+                atomic_fetch_add_explicit(&mm->writes, 1, memory_order_relaxed);
                 atomic_signal_fence(memory_order_seq_cst);
                 *m = (struct site_memo){a, rs->id, epoch, (uint8_t)i, passes};
                 atomic_signal_fence(memory_order_seq_cst);
-                atomic_fetch_add_explicit(&memo_writes, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&mm->writes, 1, memory_order_relaxed);
         }
         return passes;
 }

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -1048,6 +1049,52 @@ static void test_site_answer_follows_the_table(void **state)
         assert_int_equal(decide_from(place, p[0], &d), WB_FAIL);
 }
 
+/* site= answers from a second thread, and then from the first, which
+ * with another thread around keeps its answers in its own memo, not the
+ * only thread's (engine.c). Last of the suite: the process has threads
+ * from here on. */
+struct site_asker {
+        int fd;
+        enum wb_verdict here[2], in_libc[2];
+};
+
+static void ask_twice(struct site_asker *q)
+{
+        struct wb_decision d;
+        for (int k = 0; k < 2; k++) { /* the second answer is remembered */
+                q->here[k] = decide_from((const void *)test_site_filter, q->fd, &d);
+                q->in_libc[k] = decide_from((const void *)abort, q->fd, &d);
+        }
+}
+
+static void *ask_in_thread(void *arg)
+{
+        ask_twice(arg);
+        return NULL;
+}
+
+static void test_site_answers_with_threads(void **state)
+{
+        struct site_asker q[2];
+        pthread_t t;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        site_refresh();
+        install("read site=test_engine", 1);
+        q[0].fd = q[1].fd = p[0];
+        assert_int_equal(pthread_create(&t, NULL, ask_in_thread, &q[0]), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        ask_twice(&q[1]);
+        for (int w = 0; w < 2; w++)
+                for (int k = 0; k < 2; k++) {
+                        assert_int_equal(q[w].here[k], WB_FAIL);
+                        assert_int_equal(q[w].in_libc[k], WB_PASS);
+                }
+        expect_totals(0, 4, 4);
+}
+
 /* ---- several rules ---- */
 
 static void test_first_firing_rule_decides(void **state)
@@ -1679,6 +1726,7 @@ int main(void)
             T(test_rule_totals_and_accessors),
             T(test_restart_counts),
             T(test_default_errnos),
+            T(test_site_answers_with_threads),
         };
         return cmocka_run_group_tests_name("engine", tests, group_setup, NULL);
 }
