@@ -92,7 +92,7 @@ static WB_INJECTED long fail(const struct wb_callinfo *c, const struct wb_decisi
  * (a success, counted in a known row: p, found before the system call) is
  * inline; the rest, a failure or a thread's first count, is passed_slow's,
  * out of line. */
-static __attribute__((noinline, cold)) long passed_slow(enum wb_call call, int fd, long ret)
+static __attribute__((noinline)) long passed_slow(enum wb_call call, int fd, long ret)
 {
         int saved = errno;
         report_seen(call);
@@ -211,8 +211,7 @@ static size_t iov_total(const struct iovec *iov, long cnt)
 
 /* Copy the first iovecs of iov into cut, holding at most limit bytes in all
  * (the last one trimmed). Returns how many. */
-static __attribute__((cold)) int iov_cut(const struct iovec *iov, long cnt, size_t limit,
-                                         struct iovec *cut)
+static int iov_cut(const struct iovec *iov, long cnt, size_t limit, struct iovec *cut)
 {
         int n = 0;
         for (long i = 0; i < cnt && limit && n < IOV_CUT_MAX; i++) {
@@ -293,8 +292,8 @@ WB_WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *m, int fl), (fd, m, fl),
 /* short= on the mmsg calls: one message only, and on a stream socket its
  * buffers cut to limit bytes (a datagram is never cut: its tail would be
  * lost). The kernel's answers are copied back into the caller's vector. */
-static __attribute__((cold)) int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl,
-                                          struct timespec *t, struct wb_decision *d, bool receive)
+static int mmsg_cut(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t,
+                    struct wb_decision *d, bool receive)
 {
         struct mmsghdr one = v[0];
         struct iovec cut[IOV_CUT_MAX];
@@ -346,7 +345,7 @@ WB_WRAP(ssize_t, sendfile64, (int out, int in, wb_off64 *off, size_t len), (out,
  * in-flight rule). Each fd's O_NONBLOCK makes the kernel's wait on it
  * non-blocking, as SPLICE_F_NONBLOCK makes both: the engine asks the
  * counted fd's flag itself, the rest arrives as MSG_DONTWAIT. */
-static __attribute__((cold)) int splice_counted_fd(int in, int out)
+static int splice_counted_fd(int in, int out)
 {
         struct wb_fdfacts fin, fout;
         const unsigned waits = WB_TYPE_SOCKET | WB_TYPE_TTY;
@@ -576,7 +575,7 @@ WB_EXPORT int __openat64_2(int dir, const char *path, int fl)
 
 /* fcntl's third argument is read as a pointer whatever cmd is, as glibc's
  * own fcntl does: an int travels in the same register. */
-static __attribute__((cold)) int fcntl_done(int cmd, int r)
+static int fcntl_done(int cmd, int r)
 {
         int saved = errno;
         if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
