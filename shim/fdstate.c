@@ -24,7 +24,8 @@
 #define F_GEN_SHIFT WB_F_GEN_SHIFT
 #define F_FACTS_MASK ((1ull << 28) - 1)
 
-struct wb_fd_cell wb_fd[WB_FD_MAX]; /* fdstate.h */
+struct wb_fd_cell wb_fd[WB_FD_MAX];                                            /* fdstate.h */
+struct wb_fd_cell wb_fd_near[WB_FD_NEAR] __attribute__((aligned(64))) WB_BOOT; /* fdstate.h */
 static _Atomic uint32_t fd_ready_epoch[WB_FD_MAX];
 _Atomic uint32_t wb_fd_spin[WB_FD_MAX]; /* fdstate.h: beyond the status's near ones */
 /* O_NONBLOCK as last read: generation << 40 | flags epoch << 8 | NB_* bits.
@@ -135,7 +136,7 @@ void fd_state_get_slow(int fd, struct wb_fdfacts *out)
                 return;
         }
         out->tracked = true;
-        w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_acquire);
+        w = atomic_load_explicit(&fd_state_cell((unsigned)fd)->facts, memory_order_acquire);
         if (w & F_VALID) {
                 unpack(w, out);
                 return;
@@ -147,7 +148,7 @@ void fd_state_get_slow(int fd, struct wb_fdfacts *out)
          * on); either way answer with what was probed for this call. */
         if (facts) {
                 uint64_t nw = (w & ~(F_FACTS_MASK | F_VALID)) | facts;
-                atomic_compare_exchange_strong_explicit(&wb_fd[fd].facts, &w, nw,
+                atomic_compare_exchange_strong_explicit(&fd_state_cell((unsigned)fd)->facts, &w, nw,
                                                         memory_order_acq_rel, memory_order_acquire);
                 unpack(nw, out);
                 return;
@@ -160,7 +161,8 @@ uint32_t fd_state_gen(int fd)
 {
         if (!tracked(fd))
                 return 0;
-        return (uint32_t)(atomic_load_explicit(&wb_fd[fd].facts, memory_order_acquire) >>
+        return (uint32_t)(atomic_load_explicit(&fd_state_cell((unsigned)fd)->facts,
+                                               memory_order_acquire) >>
                           F_GEN_SHIFT) &
                WB_GEN_MASK;
 }
@@ -181,7 +183,7 @@ bool fd_state_nonblocking_slow(int fd, uint32_t gen)
         /* tagged with the epoch read before asking: a change meanwhile makes
          * this entry stale at once */
         if (tracked(fd))
-                atomic_store_explicit(&wb_fd[fd].nonblock,
+                atomic_store_explicit(&fd_state_cell((unsigned)fd)->nonblock,
                                       (uint64_t)gen << F_GEN_SHIFT | (uint64_t)epoch << 8 |
                                           NB_KNOWN | ((fl & O_NONBLOCK) ? NB_SET : 0) |
                                           (fd_state_private(fd, gen) ? NB_PRIVATE : 0),
@@ -198,12 +200,13 @@ static uint32_t forget(int fd)
 {
         uint64_t w, nw;
 
-        w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_relaxed);
+        w = atomic_load_explicit(&fd_state_cell((unsigned)fd)->facts, memory_order_relaxed);
         do {
                 uint64_t gen = ((w >> F_GEN_SHIFT) + 1) & WB_GEN_MASK;
                 nw = gen << F_GEN_SHIFT;
-        } while (!atomic_compare_exchange_weak_explicit(
-            &wb_fd[fd].facts, &w, nw, memory_order_acq_rel, memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(&fd_state_cell((unsigned)fd)->facts, &w, nw,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed));
         atomic_store_explicit(fd_state_spin_word(wb_status, fd), 0, memory_order_relaxed);
         return (uint32_t)(nw >> F_GEN_SHIFT);
 }
@@ -258,13 +261,14 @@ void fd_state_set_port(int fd, unsigned port)
 
         if (!tracked(fd))
                 return;
-        w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_relaxed);
+        w = atomic_load_explicit(&fd_state_cell((unsigned)fd)->facts, memory_order_relaxed);
         do {
                 if (!(w & F_VALID))
                         return; /* probed on next use, with its peer */
                 nw = (w & ~(0xffffull << F_PORT_SHIFT)) | (uint64_t)(port & 0xffff) << F_PORT_SHIFT;
-        } while (!atomic_compare_exchange_weak_explicit(
-            &wb_fd[fd].facts, &w, nw, memory_order_acq_rel, memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(&fd_state_cell((unsigned)fd)->facts, &w, nw,
+                                                        memory_order_acq_rel,
+                                                        memory_order_relaxed));
 }
 
 bool fd_state_first_connect(int fd)

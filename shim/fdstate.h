@@ -46,13 +46,24 @@ struct wb_fd_cell {
         _Atomic uint64_t nonblock;
 };
 extern struct wb_fd_cell wb_fd[WB_FD_MAX] __attribute__((visibility("hidden")));
+/* The cells of the fds most programs use, below WB_FD_NEAR, are on the
+ * .data page every wrapper reads (boot.h), not in the table: an armed call
+ * on one touches no page of the table. */
+#define WB_FD_NEAR 64
+extern struct wb_fd_cell wb_fd_near[WB_FD_NEAR] __attribute__((visibility("hidden")));
+static inline struct wb_fd_cell *fd_state_cell(unsigned fd) /* fd < WB_FD_MAX */
+{
+        return fd < WB_FD_NEAR ? &wb_fd_near[fd] : &wb_fd[fd];
+}
 void fd_state_get_slow(int fd, struct wb_fdfacts *out);
 static inline void fd_state_get(int fd, struct wb_fdfacts *out)
 {
         uint64_t w;
 
         if ((unsigned)fd >= WB_FD_MAX ||
-            !((w = atomic_load_explicit(&wb_fd[fd].facts, memory_order_acquire)) & WB_F_VALID)) {
+            !((w = atomic_load_explicit(&fd_state_cell((unsigned)fd)->facts,
+                                        memory_order_acquire)) &
+              WB_F_VALID)) {
                 fd_state_get_slow(fd, out);
                 return;
         }
@@ -79,7 +90,8 @@ bool fd_state_nonblocking_slow(int fd, uint32_t gen);
 static inline bool fd_state_nonblocking(int fd, uint32_t gen)
 {
         if ((unsigned)fd < WB_FD_MAX) {
-                uint64_t w = atomic_load_explicit(&wb_fd[fd].nonblock, memory_order_relaxed);
+                uint64_t w = atomic_load_explicit(&fd_state_cell((unsigned)fd)->nonblock,
+                                                  memory_order_relaxed);
                 uint64_t want = (uint64_t)gen << 32 |
                                 atomic_load_explicit(&wb_flags_epoch, memory_order_acquire);
                 if ((w & (WB_NB_KNOWN | WB_NB_PRIVATE)) == (WB_NB_KNOWN | WB_NB_PRIVATE) &&

@@ -347,6 +347,31 @@ static void test_per_fd_counts_near_and_far_fds(void **state)
         }
 }
 
+/* The facts of fds below WB_FD_NEAR are kept apart from the table's
+ * (fdstate.h): each fd has its own on both sides of that line, here a
+ * socket at 50 and a pipe at 50 + WB_FD_NEAR, asked in both orders. */
+static void test_fd_facts_near_and_far(void **state)
+{
+        int p[2], sv[2], near_fd, far_fd;
+        struct wb_decision d;
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        make_socketpair(SOCK_STREAM, sv);
+        set_nonblocking(sv[0]);
+        install("read type=pipe", 1);
+        for (int order = 0; order < 2; order++) {
+                near_fd = track(dup2(sv[0], 50));
+                far_fd = track(dup2(p[0], 50 + WB_FD_NEAR));
+                if (order == 0)
+                        assert_int_equal(decide(WB_READ, near_fd, &d), WB_PASS); /* a socket */
+                assert_int_equal(decide(WB_READ, far_fd, &d), WB_FAIL);          /* a pipe */
+                assert_int_equal(decide(WB_READ, near_fd, &d), WB_PASS);
+                close_fd(near_fd);
+                close_fd(far_fd);
+        }
+}
+
 static void test_per_process_counts_across_fds(void **state)
 {
         struct wb_decision d;
@@ -1677,6 +1702,7 @@ int main(void)
             T(test_max_caps_per_process),
             T(test_per_fd_counts_each_fd),
             T(test_per_fd_counts_near_and_far_fds),
+            T(test_fd_facts_near_and_far),
             T(test_per_process_counts_across_fds),
             T(test_forgotten_fd_counts_from_one),
             T(test_reused_fd_number_counts_from_one),
