@@ -316,11 +316,13 @@ static void test_per_fd_counts_each_fd(void **state)
 /* A set keeps the slots of small fds on its first page and the others in
  * its big table (engine_install): a call is counted for its own fd on both
  * sides of that line and for its own rule, whatever room the set left near
- * (with 2 rules 64 fds, with 4 fewer, with 40 none). */
+ * (at today's sizes: 54 fds with 1 rule, so fd 40 is near and 63 is not;
+ * 9 with 2 rules; 18 with 4; none with 40; the pipe's own fd is near but
+ * with 40). */
 static void test_per_fd_counts_near_and_far_fds(void **state)
 {
         static const int numbers[] = {40, 63, 64, 65, 200, 1000};
-        static const unsigned sizes[] = {2, 4, 40};
+        static const unsigned sizes[] = {1, 2, 4, 40};
         int p[2], fds[N_ELEMS(numbers) + 1];
         struct wb_decision d;
         (void)state;
@@ -330,8 +332,10 @@ static void test_per_fd_counts_near_and_far_fds(void **state)
         for (size_t k = 0; k < N_ELEMS(numbers); k++)
                 fds[k + 1] = track(dup2(p[0], numbers[k]));
         for (size_t z = 0; z < N_ELEMS(sizes); z++) {
-                /* rule 1 counts the same calls, in slots beside rule 0's */
-                char rules[64 * 16] = "read when=3; read when=1000";
+                /* rule 1, if any, counts the same calls, in slots beside rule 0's */
+                char rules[64 * 16] = "read when=3";
+                if (sizes[z] > 1)
+                        strcat(rules, "; read when=1000");
                 for (unsigned r = 2; r < sizes[z]; r++)
                         strcat(rules, "; write fd=1");
                 install(rules, 1);
@@ -343,7 +347,8 @@ static void test_per_fd_counts_near_and_far_fds(void **state)
                                                      sizes[z], fds[k], (unsigned long long)n, v);
                         }
                 expect_totals(0, 4 * N_ELEMS(fds), N_ELEMS(fds));
-                expect_totals(1, 4 * N_ELEMS(fds), 0);
+                if (sizes[z] > 1)
+                        expect_totals(1, 4 * N_ELEMS(fds), 0);
         }
 }
 
