@@ -63,10 +63,14 @@ struct wb_status {
         char magic[8];
         uint64_t size; /* sizeof(struct wb_status) */
         uint64_t pid;
-        char program[256];
-        char scenarios[1024];  /* comma-separated, as WOULDBLOCK_SCENARIO */
+        /* What start-up writes comes first, the banks before the texts:
+         * the static status (status.c) starts some 800 bytes before the
+         * end of the page the loader writes anyway, and after the texts
+         * the banks were a page more, a page fault at every start. */
         _Atomic uint32_t bank; /* the banks[] entry in use */
         struct wb_status_bank banks[2];
+        char program[256];
+        char scenarios[1024]; /* comma-separated, as WOULDBLOCK_SCENARIO */
         /* fd state, not counts: fdstate.h owns them (a forked child's copy
          * goes with its status) */
         _Atomic uint32_t fd_spin_near[WB_SPIN_NEAR] __attribute__((aligned(64)));
