@@ -121,7 +121,9 @@ static int install_rules(const struct wb_rule *rules, unsigned n, const char *sc
         struct wb_diag d;
 
         prepare(rules, n);
-        if (engine_install(rules, n, settings.seed)) {
+        /* anything but api_rules is a config's own, kept for good (config,
+         * config_file): the set reads them in place */
+        if (engine_install(rules, n, settings.seed, rules != api_rules)) {
                 snprintf(d.msg, sizeof d.msg, "cannot map the rule tables: %s", strerror(errno));
                 return api_fail(&d);
         }

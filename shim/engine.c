@@ -97,10 +97,17 @@ struct ruleset {
         unsigned near_fds;
         struct slot *near;
         /* by call: the rules that name it and can fire in this process, in
-         * order; a call walks only its own */
-        uint8_t hot_n[WB_CALL_COUNT];
-        uint8_t hot[WB_CALL_COUNT][WB_MAX_RULES];
-        struct wb_rule *rules; /* n of them, in this mapping after near */
+         * order, hot[hot_at[call]] to hot[hot_at[call + 1]]; a call walks
+         * only its own. One list for all calls, after r[n]: a table of
+         * every call by every possible rule was 1.7 KB, a page more for the
+         * whole library's 21 rules. */
+        uint16_t hot_at[WB_CALL_COUNT + 1];
+        const uint8_t *hot;
+        /* n of them: the caller's own when they last as long as the
+         * process (engine_install's `lasting`), else a copy in this mapping
+         * after near */
+        const struct wb_rule *rules;
+        bool lasting;
         struct rule_rt r[];
 };
 #define NEAR_FDS_MAX 64u
@@ -303,10 +310,38 @@ static int install_none(uint64_t seed)
         return 0;
 }
 
-int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
+/* How many (call, rule) pairs the set's hot lists can hold. */
+static size_t hot_entries(const struct wb_rule *rules, unsigned n)
 {
-        const size_t page = 4096, first = sizeof(struct ruleset) + n * sizeof(struct rule_rt),
-                     rest = first + n * sizeof(struct wb_rule);
+        size_t total = 0;
+
+        for (unsigned i = 0; i < n; i++)
+                total += (size_t)__builtin_popcount(rules[i].calls & WB_GROUP_ALL);
+        return total;
+}
+
+/* The calls' lists of the rules that can fire, in rule order. */
+static void hot_build(struct ruleset *rs, uint8_t *hot)
+{
+        uint16_t at = 0;
+
+        for (int call = 0; call < WB_CALL_COUNT; call++) {
+                rs->hot_at[call] = at;
+                for (unsigned i = 0; i < rs->n; i++)
+                        if (!rs->r[i].inert && (rs->rules[i].calls & WB_CALL_BIT(call)))
+                                hot[at++] = (uint8_t)i;
+        }
+        rs->hot_at[WB_CALL_COUNT] = at;
+        rs->hot = hot;
+}
+
+int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed, bool lasting)
+{
+        const size_t page = 4096, align = _Alignof(struct slot);
+        /* the set's first part: itself, the compact rules, the hot lists */
+        const size_t lists = sizeof(struct ruleset) + n * sizeof(struct rule_rt),
+                     first = (lists + hot_entries(rules, n) + align - 1) & ~(align - 1),
+                     rest = first + (lasting ? 0 : n * sizeof(struct wb_rule));
         /* room for the near slots: on the first page, and in what the head
          * leaves free of its last page (they cost no page more) */
         size_t room = ((rest + page - 1) & ~(page - 1)) - rest;
@@ -314,6 +349,7 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         unsigned near_fds;
         struct ruleset *rs, *old;
         struct wb_status_bank *bank;
+        struct wb_rule *copy;
 
         if (n > WB_MAX_RULES) {
                 errno = EINVAL;
@@ -350,8 +386,13 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
         rs->bytes = bytes;
         rs->slots = (struct slot *)((char *)rs + head);
         rs->near_fds = near_fds;
-        rs->near = (struct slot *)&rs->r[n];
-        rs->rules = (struct wb_rule *)&rs->near[(size_t)n * near_fds];
+        rs->near = (struct slot *)((char *)rs + first);
+        copy = (struct wb_rule *)&rs->near[(size_t)n * near_fds];
+        if (!lasting)
+                for (unsigned i = 0; i < n; i++)
+                        copy[i] = rules[i];
+        rs->rules = lasting ? rules : copy;
+        rs->lasting = lasting;
         bank = status_bank_prepare(rules, n, seed);
         rs->bank = status_bank_index(bank);
         asymmetric_init(false);
@@ -359,7 +400,6 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                 struct rule_rt *rt = &rs->r[i];
                 const struct wb_rule *r = &rs->rules[i];
                 bool always = false;
-                rs->rules[i] = rules[i];
                 rt->rule = r;
                 rt->inert = r->process[0] && strcmp(r->process, process_argv0) != 0 &&
                             strcmp(r->process, process_exe) != 0;
@@ -382,13 +422,10 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed)
                     (r->action == WB_ACT_SHORT ? CHECK_SHORT : 0) |
                     (r->inflight_any ? CHECK_INFLIGHT_ANY : 0) |
                     (r->edge_none ? CHECK_EDGE_NONE : 0);
-                if (rt->inert)
-                        continue;
-                rs->armed |= rules[i].calls;
-                for (int call = 0; call < WB_CALL_COUNT; call++)
-                        if (rules[i].calls & WB_CALL_BIT(call))
-                                rs->hot[call][rs->hot_n[call]++] = (uint8_t)i;
+                if (!rt->inert)
+                        rs->armed |= r->calls;
         }
+        hot_build(rs, (uint8_t *)&rs->r[n]);
         rs->recording = record_active();
         rs->id = ++installs;
         if (rs->recording)
@@ -449,9 +486,11 @@ int engine_reseed(uint64_t seed)
 
         if (!rs)
                 return install_none(seed);
+        if (rs->lasting)
+                return engine_install(rs->rules, rs->n, seed, true);
         for (unsigned i = 0; i < rs->n; i++)
                 rules[i] = rs->rules[i];
-        return engine_install(rules, rs->n, seed);
+        return engine_install(rules, rs->n, seed, false);
 }
 
 /* ---- tagged counters ---- */
@@ -802,8 +841,8 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                 record_seen(&a);
         kind = fd_kind(&a.f);
 
-        for (unsigned h = 0, nh = rs->hot_n[c->call]; h < nh; h++) {
-                const unsigned i = rs->hot[c->call][h];
+        for (unsigned h = rs->hot_at[c->call], end = rs->hot_at[c->call + 1]; h < end; h++) {
+                const unsigned i = rs->hot[h];
                 struct rule_rt *rt = &rs->r[i];
                 const unsigned check = rt->check;
                 struct slot *s = NULL;

@@ -83,8 +83,11 @@ extern _Atomic uint32_t wb_engine_armed __attribute__((visibility("hidden")));
 void engine_set_process_names(const char *argv0, const char *exe);
 
 /* Build and publish a rule set (replacing the active one); no rule and no
- * recording publish none, which maps nothing. 0 / -1 (ENOMEM). */
-int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed);
+ * recording publish none, which maps nothing. lasting: the rules stay where
+ * they are, unchanged, as long as the process (the embedded library's, a
+ * scenario file's), and the set reads them there instead of copying them
+ * (some 1 KB a rule, written at every start). 0 / -1 (ENOMEM). */
+int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed, bool lasting);
 
 /* Decide for one call; d is filled for WB_FAIL and WB_SHORT. A WB_FAIL is
  * counted as an injection at once; a WB_SHORT only when the caller, having

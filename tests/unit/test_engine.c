@@ -116,7 +116,7 @@ static void install(const char *rules, uint64_t seed)
 {
         struct wb_rule r[WB_MAX_RULES];
         unsigned n = parse_list_ok(rules, r, WB_MAX_RULES);
-        assert_int_equal(engine_install(r, n, seed), 0);
+        assert_int_equal(engine_install(r, n, seed, false), 0);
 }
 
 static enum wb_verdict decide_full(enum wb_call call, int fd, size_t len, int flags,
@@ -179,7 +179,7 @@ static int teardown(void **state)
                 close_fd(open_fds[n_open - 1]);
         engine_pause(false);
         engine_set_process_names("test_engine", "test_engine");
-        return engine_install(NULL, 0, 1);
+        return engine_install(NULL, 0, 1, false);
 }
 
 /* ---- triggers ---- */
@@ -926,7 +926,7 @@ static void test_no_rules_install_no_set(void **state)
         (void)state;
 
         make_pipe(p, O_NONBLOCK);
-        assert_int_equal(engine_install(NULL, 0, 7), 0);
+        assert_int_equal(engine_install(NULL, 0, 7, false), 0);
         assert_int_equal(engine_rule_count(), 0);
         assert_int_equal(engine_seed(), 7);
         b = &wb_status->banks[atomic_load(&wb_status->bank) & 1];
@@ -943,7 +943,7 @@ static void test_no_rules_install_no_set(void **state)
         install("read when=1", 5);
         assert_int_equal(engine_seed(), 5);
         assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
-        assert_int_equal(engine_install(NULL, 0, 3), 0);
+        assert_int_equal(engine_install(NULL, 0, 3, false), 0);
         assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
         assert_int_equal(engine_seed(), 3);
 }
@@ -1655,6 +1655,75 @@ static void test_restart_counts(void **state)
         assert_string_equal(d.rule->text, "read when=2 per=process");
 }
 
+/* Rules that last as long as the process (the embedded library's, a
+ * file's) are read where they are; any others are copied, so the caller may
+ * reuse its buffer. Either way the set decides the same, reseeded too. */
+static void test_lasting_rules_read_in_place(void **state)
+{
+        static struct wb_rule kept[4];
+        struct wb_rule mine[4];
+        struct wb_decision d;
+        uint64_t c, j;
+        unsigned n;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        n = parse_list_ok("write fd=1; read when=2", kept, N_ELEMS(kept));
+        assert_int_equal(engine_install(kept, n, 9, true), 0);
+        assert_ptr_equal(engine_rule(1, &c, &j), &kept[1]);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_ptr_equal(d.rule, &kept[1]);
+        assert_int_equal(engine_reseed(10), 0);
+        assert_ptr_equal(engine_rule(1, &c, &j), &kept[1]);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+
+        n = parse_list_ok("write fd=1; read when=1", mine, N_ELEMS(mine));
+        assert_int_equal(engine_install(mine, n, 9, false), 0);
+        assert_ptr_not_equal(engine_rule(1, &c, &j), &mine[1]);
+        memset(mine, 0, sizeof mine); /* the caller's buffer, reused */
+        assert_string_equal(engine_rule(1, &c, &j)->text, "read when=1");
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_string_equal(d.rule->text, "read when=1");
+}
+
+/* A call walks the rules that name it, in their order, whatever the other
+ * calls' lists hold: 40 rules over two calls, each call's first firing rule
+ * decides and every rule naming it counts it. */
+static void test_each_call_walks_its_own_rules(void **state)
+{
+        static const char *const calls[] = {"read", "readv", "read,readv"};
+        char rules[40 * 24] = "";
+        struct wb_decision d;
+        uint64_t c, j;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        /* rule i names calls[i % 3]; only 37 (readv) and 39 (read) fire */
+        for (unsigned i = 0; i < 40; i++) {
+                char one[24];
+                snprintf(one, sizeof one, "%s%s when=%s", i ? "; " : "", calls[i % 3],
+                         i == 37 || i == 39 ? "1..9" : "99");
+                strcat(rules, one);
+        }
+        install(rules, 1);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_ptr_equal(d.rule, engine_rule(39, &c, &j));
+        expect_totals(36, 1, 0);
+        expect_totals(37, 0, 0);
+        expect_totals(38, 1, 0);
+        expect_totals(39, 1, 1);
+        assert_int_equal(decide(WB_READV, p[0], &d), WB_FAIL);
+        assert_ptr_equal(d.rule, engine_rule(37, &c, &j));
+        expect_totals(36, 1, 0);
+        expect_totals(37, 1, 1);
+        expect_totals(38, 2, 0);
+        expect_totals(39, 1, 1);
+}
+
 /* ---- default errnos per call and family ---- */
 
 static void test_default_errnos(void **state)
@@ -1756,6 +1825,8 @@ int main(void)
             T(test_until_poll),
             T(test_rule_totals_and_accessors),
             T(test_restart_counts),
+            T(test_lasting_rules_read_in_place),
+            T(test_each_call_walks_its_own_rules),
             T(test_default_errnos),
             T(test_site_answers_with_threads),
         };
