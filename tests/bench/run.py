@@ -511,6 +511,9 @@ def ping_once(bench, cfg, mode, n, paired=False):
 
 STARTUP_LABELS = [
     ("plain", "/bin/true, plain"),
+    # what any preload costs at start: the loader maps it and binds four
+    # functions (tests/bench/floor.c)
+    ("floor", "/bin/true, preloaded: the floor"),
     ("preload", "/bin/true, preloaded, no rules"),
     ("library", "/bin/true, preloaded, every built-in scenario parsed"),
 ]
@@ -519,7 +522,10 @@ STARTUP_LABELS = [
 def startup_configs(bench):
     preload = clean_env()
     preload["LD_PRELOAD"] = bench.lib
-    envs = {"plain": clean_env(), "preload": preload, "library": bench.library_env()}
+    floor = clean_env()
+    floor["LD_PRELOAD"] = bench.floor
+    envs = {"plain": clean_env(), "floor": floor, "preload": preload,
+            "library": bench.library_env()}
     return [(key, label, envs[key]) for key, label in STARTUP_LABELS]
 
 
@@ -567,7 +573,10 @@ RSS_FIELDS = ("vm_rss_kib", "rss_anon_kib", "rss_file_kib")
 def rss_configs(bench):
     preload = clean_env()
     preload["LD_PRELOAD"] = bench.lib
-    envs = {"plain": clean_env(), "preload": preload, "library": bench.library_env()}
+    floor = clean_env()
+    floor["LD_PRELOAD"] = bench.floor
+    envs = {"plain": clean_env(), "floor": floor, "preload": preload,
+            "library": bench.library_env()}
     return [(key, label, envs[key], key != "plain") for key, label in RSS_LABELS]
 
 
@@ -1035,29 +1044,32 @@ def render_startup(p, res, runs, startup_runs):
     p("### Start-up: fork + exec + wait of /bin/true, %d runs each%s" % (per, lib))
     p("")
     p(
-        "| command | median ms | min ms | over plain, ms | CPU median ms | CPU over plain, ms "
-        "| target |"
+        "| command | median ms | min ms | over plain, ms | over the floor, ms | CPU median ms "
+        "| CPU over plain, ms | target |"
     )
-    p("|---|---:|---:|---:|---:|---:|---|")
+    p("|---|---:|---:|---:|---:|---:|---:|---|")
     base = res.median(("startup", "plain"))
     base_cpu = res.median(("startup", "plain"), "cpu")
+    floor = res.median(("startup", "floor"))
     for key, label in STARTUP_LABELS:
         k = ("startup", key)
         if k in res.invalid:
-            p("| %s | %s | | | | | |" % (label, res.invalid[k]))
+            p("| %s | %s | | | | | | |" % (label, res.invalid[k]))
             continue
         m, c = res.median(k), res.median(k, "cpu")
         if m is None:
             continue
         diff = None if base is None else (m - base) / 1e6
         diff_cpu = None if base_cpu is None or c is None else (c - base_cpu) / 1e6
+        over_floor = None if floor is None else (m - floor) / 1e6
         p(
-            "| %s | %s | %s | %s | %s | %s | %s |"
+            "| %s | %s | %s | %s | %s | %s | %s | %s |"
             % (
                 label,
                 fmt(m / 1e6, 3),
                 fmt(res.minimum(k) / 1e6, 3),
                 "" if key == "plain" else fmt(diff, 3),
+                "" if key in ("plain", "floor") else fmt(over_floor, 3),
                 fmt(c / 1e6 if c is not None else None, 3),
                 "" if key == "plain" else fmt(diff_cpu, 3),
                 target_text("startup", diff, diff_cpu) if key == "library" else "",
