@@ -34,7 +34,9 @@ extern const char *wb_single_flag __attribute__((visibility("hidden")));
 static inline bool counter_single_threaded(void)
 {
         const char *flag = wb_single_flag;
-        return flag && __atomic_load_n(flag, __ATOMIC_RELAXED);
+        /* both likely: the hot paths lay out the single thread's case first */
+        return __builtin_expect(flag != 0, 1) &&
+               __builtin_expect(__atomic_load_n(flag, __ATOMIC_RELAXED), 1);
 }
 
 /* This thread's shard + 1 (0: not chosen yet). Initial-exec TLS: one load,

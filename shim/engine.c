@@ -115,7 +115,7 @@ struct ruleset {
 /* The slot of (rule i, fd): near, or in the big table. */
 static inline struct slot *slot_of(const struct ruleset *rs, unsigned i, int fd)
 {
-        if ((unsigned)fd < rs->near_fds)
+        if (__builtin_expect((unsigned)fd < rs->near_fds, 1))
                 return &rs->near[(size_t)i * rs->near_fds + (size_t)fd];
         return &rs->slots[(size_t)i * WB_FD_MAX + (size_t)fd];
 }
@@ -143,7 +143,7 @@ static struct {
 static _Atomic uint64_t inside_single WB_BOOT;
 static inline _Atomic uint64_t *inside_of(unsigned s)
 {
-        return s == WB_SHARD_SINGLE ? &inside_single : &inside[s].n;
+        return __builtin_expect(s == WB_SHARD_SINGLE, 1) ? &inside_single : &inside[s].n;
 }
 static _Atomic bool asymmetric WB_BOOT; /* membarrier registered: readers need no fence */
 static _Atomic(struct ruleset *) retired WB_BOOT;
@@ -841,8 +841,10 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                 record_seen(&a);
         kind = fd_kind(&a.f);
 
-        for (unsigned h = rs->hot_at[c->call], end = rs->hot_at[c->call + 1]; h < end; h++) {
-                const unsigned i = rs->hot[h];
+        for (const uint8_t *h = rs->hot + rs->hot_at[c->call],
+                           *end = rs->hot + rs->hot_at[c->call + 1];
+             h < end; h++) {
+                const unsigned i = *h;
                 struct rule_rt *rt = &rs->r[i];
                 const unsigned check = rt->check;
                 struct slot *s = NULL;
@@ -857,8 +859,9 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                     (unsigned)rt->port !=
                         (c->addr ? fd_state_addr_port(c->addr, c->addrlen) : a.f.port))
                         continue;
-                if ((check & CHECK_NONBLOCKING) && !(c->flags & MSG_DONTWAIT)) {
-                        if (a.nonblocking < 0)
+                if (__builtin_expect((check & CHECK_NONBLOCKING) && !(c->flags & MSG_DONTWAIT),
+                                     1)) {
+                        if (__builtin_expect(a.nonblocking < 0, 1))
                                 a.nonblocking = fd_state_nonblocking(c->fd, a.f.gen);
                         if (!a.nonblocking)
                                 continue;
@@ -901,7 +904,9 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                         if ((check & CHECK_MAX) && done >= rt->max)
                                 continue;
                         if (!(fl & FLAG_DEFERRED)) {
-                                if ((check & CHECK_WHEN) && !when_picks(rt, n))
+                                /* a when= counts most calls it does not pick */
+                                if (__builtin_expect(check & CHECK_WHEN, CHECK_WHEN) &&
+                                    __builtin_expect(!when_picks(rt, n), 1))
                                         continue;
                                 if ((check & CHECK_PROB) &&
                                     !prob_picks(rs, i,
@@ -910,6 +915,11 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                                         continue;
                         }
                 }
+                goto fires;
+        fires:
+                /* out of the way of the counting above, which every armed
+                 * call runs: the whole loop then sits on one page */
+                __attribute__((cold));
                 verdict = fire(rs, i, &a, s, n, fl, forced, d, shard);
         }
         return verdict;

@@ -53,7 +53,7 @@ extern struct wb_fd_cell wb_fd[WB_FD_MAX] __attribute__((visibility("hidden")));
 extern struct wb_fd_cell wb_fd_near[WB_FD_NEAR] __attribute__((visibility("hidden")));
 static inline struct wb_fd_cell *fd_state_cell(unsigned fd) /* fd < WB_FD_MAX */
 {
-        return fd < WB_FD_NEAR ? &wb_fd_near[fd] : &wb_fd[fd];
+        return __builtin_expect(fd < WB_FD_NEAR, 1) ? &wb_fd_near[fd] : &wb_fd[fd];
 }
 void fd_state_get_slow(int fd, struct wb_fdfacts *out);
 static inline void fd_state_get(int fd, struct wb_fdfacts *out)
@@ -94,8 +94,10 @@ static inline bool fd_state_nonblocking(int fd, uint32_t gen)
                                                   memory_order_relaxed);
                 uint64_t want = (uint64_t)gen << 32 |
                                 atomic_load_explicit(&wb_flags_epoch, memory_order_acquire);
-                if ((w & (WB_NB_KNOWN | WB_NB_PRIVATE)) == (WB_NB_KNOWN | WB_NB_PRIVATE) &&
-                    w >> 8 == want)
+                if (__builtin_expect((w & (WB_NB_KNOWN | WB_NB_PRIVATE)) ==
+                                             (WB_NB_KNOWN | WB_NB_PRIVATE) &&
+                                         w >> 8 == want,
+                                     1))
                         return w & WB_NB_SET;
         }
         return fd_state_nonblocking_slow(fd, gen);

@@ -30,6 +30,10 @@
  * touched between two system calls costs a TLB miss here, status.h). */
 #define WB_HOT __attribute__((hot, section(".text.wb.public")))
 #define WB_ARMED __attribute__((noinline, section(".text.wb.armed")))
+/* read, write, recv and send: public function, armed half and finish on one
+ * page, the engine's hot path on the next */
+#define WB_HOT_FIRST __attribute__((hot, section(".text.wb.first")))
+#define WB_ARMED_FIRST __attribute__((noinline, section(".text.wb.first.armed")))
 #define WB_INJECTED __attribute__((noinline, section(".text.wb.injected")))
 #define IOV_CUT_MAX 64 /* iovecs kept when cutting a vectored call short */
 
@@ -116,8 +120,8 @@ static inline long passed(struct report_pass p, enum wb_call call, int fd, long 
  * anything else (no cut asked, or one that met EAGAIN, end of file or less
  * data than the limit) is counted as a passed-through call, where p (found
  * before the system call, as in the passed-through path) says. */
-static WB_ARMED long finish(const struct wb_callinfo *c, const struct wb_decision *d,
-                            struct report_pass p, long ret)
+static WB_ARMED_FIRST long finish(const struct wb_callinfo *c, const struct wb_decision *d,
+                                  struct report_pass p, long ret)
 {
         if (d && cut_took(c, d, ret))
                 return finish_cut(c, d, ret);
@@ -134,7 +138,7 @@ static WB_ARMED long finish(const struct wb_callinfo *c, const struct wb_decisio
  * and DEST (the destination address and its length) are evaluated only there: they may read the
  * program's structures, which a passed-through call must not touch (a NULL msghdr gets EFAULT). */
 #define WB_WRAP(RET, NAME, PARAMS, ARGS, CALL, FD, LEN, FLAGS, DEST, PASS, REAL)                   \
-        static WB_ARMED RET NAME##_armed WB_SITE_PARAM PARAMS                                      \
+        static WB_WRAP_ARMED RET NAME##_armed WB_SITE_PARAM PARAMS                                 \
         {                                                                                          \
                 struct wb_callinfo c_ = {(CALL), (FD), (LEN), (FLAGS), DEST, site_, false};        \
                 struct wb_decision d_;                                                             \
@@ -145,7 +149,7 @@ static WB_ARMED long finish(const struct wb_callinfo *c, const struct wb_decisio
                 const struct report_pass p_ = report_pass_begin();                                 \
                 return (RET)finish(&c_, cut_ ? &d_ : NULL, p_, (REAL));                            \
         }                                                                                          \
-        WB_EXPORT WB_HOT RET NAME PARAMS                                                           \
+        WB_EXPORT WB_WRAP_PUBLIC RET NAME PARAMS                                                   \
         {                                                                                          \
                 if (__builtin_expect(!armed(CALL), 1)) {                                           \
                         const struct report_pass p_ = report_pass_begin();                         \
@@ -153,6 +157,10 @@ static WB_ARMED long finish(const struct wb_callinfo *c, const struct wb_decisio
                 }                                                                                  \
                 return NAME##_armed WB_SITE_ARG ARGS;                                              \
         }
+/* the sections of the functions WB_WRAP defines: read, write, recv and send
+ * are in their own (their definitions redefine these two) */
+#define WB_WRAP_PUBLIC WB_HOT
+#define WB_WRAP_ARMED WB_ARMED
 /* The armed path gets the program's return address first: site= (SPEC §3)
  * names the place of the call into the exported function. */
 #define WB_SITE_PARAM(...) (const void *site_, __VA_ARGS__)
@@ -169,6 +177,10 @@ static WB_ARMED long finish(const struct wb_callinfo *c, const struct wb_decisio
 
 /* read, write, recv and send first: the pairs a program uses most, and
  * their armed halves, sit side by side in the code (shim/hot.ld). */
+#undef WB_WRAP_PUBLIC
+#undef WB_WRAP_ARMED
+#define WB_WRAP_PUBLIC WB_HOT_FIRST
+#define WB_WRAP_ARMED WB_ARMED_FIRST
 WB_WRAP(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), WB_READ, fd, len, 0,
         WB_NO_DEST, real_read(fd, buf, len), real_read(fd, buf, WB_CUT(len)))
 WB_WRAP(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len), WB_WRITE, fd, len, 0,
@@ -177,6 +189,10 @@ WB_WRAP(ssize_t, recv, (int fd, void *buf, size_t len, int fl), (fd, buf, len, f
         len, fl, WB_NO_DEST, real_recv(fd, buf, len, fl), real_recv(fd, buf, WB_CUT(len), fl))
 WB_WRAP(ssize_t, send, (int fd, const void *buf, size_t len, int fl), (fd, buf, len, fl), WB_SEND,
         fd, len, fl, WB_NO_DEST, real_send(fd, buf, len, fl), real_send(fd, buf, WB_CUT(len), fl))
+#undef WB_WRAP_PUBLIC
+#undef WB_WRAP_ARMED
+#define WB_WRAP_PUBLIC WB_HOT
+#define WB_WRAP_ARMED WB_ARMED
 WB_WRAP(ssize_t, __read_chk, (int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
         WB_READ, fd, len, 0, WB_NO_DEST, real___read_chk(fd, buf, len, buflen),
         real___read_chk(fd, buf, WB_CUT(len), buflen))
