@@ -1710,18 +1710,20 @@ static void test_each_call_walks_its_own_rules(void **state)
                 strcat(rules, one);
         }
         install(rules, 1);
-        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
-        assert_ptr_equal(d.rule, engine_rule(39, &c, &j));
-        expect_totals(36, 1, 0);
-        expect_totals(37, 0, 0);
-        expect_totals(38, 1, 0);
-        expect_totals(39, 1, 1);
-        assert_int_equal(decide(WB_READV, p[0], &d), WB_FAIL);
-        assert_ptr_equal(d.rule, engine_rule(37, &c, &j));
-        expect_totals(36, 1, 0);
-        expect_totals(37, 1, 1);
-        expect_totals(38, 2, 0);
-        expect_totals(39, 1, 1);
+        /* a read, then a readv: the rule that fires, then rules 36-39's
+         * totals (counted, injected) */
+        static const struct {
+                enum wb_call call;
+                unsigned fires;
+                uint64_t totals[4][2];
+        } steps[] = {{WB_READ, 39, {{1, 0}, {0, 0}, {1, 0}, {1, 1}}},
+                     {WB_READV, 37, {{1, 0}, {1, 1}, {2, 0}, {1, 1}}}};
+        for (size_t k = 0; k < N_ELEMS(steps); k++) {
+                assert_int_equal(decide(steps[k].call, p[0], &d), WB_FAIL);
+                assert_ptr_equal(d.rule, engine_rule(steps[k].fires, &c, &j));
+                for (unsigned r = 0; r < 4; r++)
+                        expect_totals(36 + r, steps[k].totals[r][0], steps[k].totals[r][1]);
+        }
 }
 
 /* ---- default errnos per call and family ---- */
