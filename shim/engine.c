@@ -915,11 +915,10 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                                         continue;
                         }
                 }
-                goto fires;
+                /* a cold label: the firing is laid out after the counting
+                 * above, which every armed call runs (1.7 KB, not 3.7) */
         fires:
-                /* out of the way of the counting above, which every armed
-                 * call runs: the whole loop then sits on one page */
-                __attribute__((cold));
+                __attribute__((cold, unused));
                 verdict = fire(rs, i, &a, s, n, fl, forced, d, shard);
         }
         return verdict;
