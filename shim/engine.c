@@ -310,6 +310,22 @@ static int install_none(uint64_t seed)
         return 0;
 }
 
+/* The kinds (fd_kind: type | family << 5) a rule's type= and family= let
+ * through: a type passes if it shares a bit with types, a family if
+ * families is 0 (any) or shares a bit with it. One 32-bit row of types,
+ * then a row per family: 40 steps a rule, not 256. */
+static void kinds_build(uint64_t kinds[4], unsigned types, unsigned families)
+{
+        uint64_t row = 0;
+
+        for (unsigned t = 0; t < 32; t++)
+                if (types & t)
+                        row |= 1ull << t;
+        for (unsigned f = 0; f < 8; f++)
+                if (!families || (families & f))
+                        kinds[f >> 1] |= row << (f & 1) * 32;
+}
+
 /* How many (call, rule) pairs the set's hot lists can hold. */
 static size_t hot_entries(const struct wb_rule *rules, unsigned n)
 {
@@ -403,9 +419,7 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed, bool 
                 rt->rule = r;
                 rt->inert = r->process[0] && strcmp(r->process, process_argv0) != 0 &&
                             strcmp(r->process, process_exe) != 0;
-                for (unsigned k = 0; k < 256; k++)
-                        if ((r->types & (k & 31)) && (!r->families || (r->families & (k >> 5))))
-                                rt->kinds[k >> 6] |= 1ull << (k & 63);
+                kinds_build(rt->kinds, r->types, r->families);
                 rt->fd = r->fd;
                 rt->port = r->port;
                 rt->err = r->err ? r->err : EAGAIN;
