@@ -90,8 +90,9 @@ struct ruleset {
         size_t bytes;          /* of this mapping, slots included */
         struct slot *slots;    /* n * WB_FD_MAX, zero pages until touched */
         /* The slots of fds below near_fds, rule by rule (n * near_fds), on
-         * the set's first page after r[n], where a counted call reads its
-         * rule: one page, not two, between two system calls (status.h).
+         * the set's first page after r[n] and the hot lists, where a
+         * counted call reads its rule: one page, not two, between two
+         * system calls (status.h).
          * As many fds as that page has room for, up to NEAR_FDS_MAX, and
          * never a page more (engine_install). */
         unsigned near_fds;
@@ -830,10 +831,11 @@ static inline __attribute__((always_inline)) void commit(const struct wb_decisio
 
 /* ---- the hot path ----
  *
- * engine_decide sits with the wrappers' armed halves (shim/hot.ld): a
- * counted call that does not fire runs them from two pages of code, not
- * three (each page between two system calls is a TLB miss here, status.h).
- * The rarer steps a counted call takes are out of line above. */
+ * engine_decide starts a page of its own (shim/hot.ld): a counted read,
+ * write, recv or send that does not fire runs it and the page of its
+ * public function, armed half and finish, two pages of code (each page
+ * between two system calls is a TLB miss here, status.h). The rarer steps
+ * a counted call takes are out of line above. */
 
 static inline __attribute__((always_inline)) enum wb_verdict
 decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, unsigned shard)
@@ -938,7 +940,7 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
         return verdict;
 }
 
-/* In the section of the wrappers' armed halves, first (shim/hot.ld). */
+/* First in the section of the other calls' armed halves (shim/hot.ld). */
 __attribute__((section(".text.wb.armed"))) enum wb_verdict
 engine_decide(const struct wb_callinfo *c, struct wb_decision *d)
 {

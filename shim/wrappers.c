@@ -31,7 +31,7 @@
 #define WB_HOT __attribute__((hot, section(".text.wb.public")))
 #define WB_ARMED __attribute__((noinline, section(".text.wb.armed")))
 /* read, write, recv and send: public function, armed half and finish on one
- * page, the engine's hot path on the next */
+ * page (the engine's hot path starts a page of its own) */
 #define WB_HOT_FIRST __attribute__((hot, section(".text.wb.first")))
 #define WB_ARMED_FIRST __attribute__((noinline, section(".text.wb.first.armed")))
 #define WB_INJECTED __attribute__((noinline, section(".text.wb.injected")))
@@ -157,10 +157,9 @@ static WB_ARMED_FIRST long finish(const struct wb_callinfo *c, const struct wb_d
                 }                                                                                  \
                 return NAME##_armed WB_SITE_ARG ARGS;                                              \
         }
-/* the sections of the functions WB_WRAP defines: read, write, recv and send
- * are in their own (their definitions redefine these two) */
-#define WB_WRAP_PUBLIC WB_HOT
-#define WB_WRAP_ARMED WB_ARMED
+/* WB_WRAP_PUBLIC and WB_WRAP_ARMED, the sections of the functions WB_WRAP
+ * defines, are set where it is used: read, write, recv and send first, in
+ * their own sections, then the other calls. */
 /* The armed path gets the program's return address first: site= (SPEC §3)
  * names the place of the call into the exported function. */
 #define WB_SITE_PARAM(...) (const void *site_, __VA_ARGS__)
@@ -177,8 +176,6 @@ static WB_ARMED_FIRST long finish(const struct wb_callinfo *c, const struct wb_d
 
 /* read, write, recv and send first: the pairs a program uses most, and
  * their armed halves, sit side by side in the code (shim/hot.ld). */
-#undef WB_WRAP_PUBLIC
-#undef WB_WRAP_ARMED
 #define WB_WRAP_PUBLIC WB_HOT_FIRST
 #define WB_WRAP_ARMED WB_ARMED_FIRST
 WB_WRAP(ssize_t, read, (int fd, void *buf, size_t len), (fd, buf, len), WB_READ, fd, len, 0,
