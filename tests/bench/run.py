@@ -519,13 +519,18 @@ STARTUP_LABELS = [
 ]
 
 
-def startup_configs(bench):
+def preload_envs(bench):
+    """The environments of the start-up and memory rows, by key."""
     preload = clean_env()
     preload["LD_PRELOAD"] = bench.lib
     floor = clean_env()
     floor["LD_PRELOAD"] = bench.floor
-    envs = {"plain": clean_env(), "floor": floor, "preload": preload,
+    return {"plain": clean_env(), "floor": floor, "preload": preload,
             "library": bench.library_env()}
+
+
+def startup_configs(bench):
+    envs = preload_envs(bench)
     return [(key, label, envs[key]) for key, label in STARTUP_LABELS]
 
 
@@ -571,12 +576,7 @@ RSS_FIELDS = ("vm_rss_kib", "rss_anon_kib", "rss_file_kib")
 
 
 def rss_configs(bench):
-    preload = clean_env()
-    preload["LD_PRELOAD"] = bench.lib
-    floor = clean_env()
-    floor["LD_PRELOAD"] = bench.floor
-    envs = {"plain": clean_env(), "floor": floor, "preload": preload,
-            "library": bench.library_env()}
+    envs = preload_envs(bench)
     return [(key, label, envs[key], key != "plain") for key, label in RSS_LABELS]
 
 
