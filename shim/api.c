@@ -243,6 +243,13 @@ WB_EXPORT void wouldblock_resume(void)
         pthread_mutex_unlock(&api_lock);
 }
 
+/* No lock: the setting is the calling thread's own, and a signal handler
+ * may pause the thread it interrupted around its own writes. */
+WB_EXPORT int wouldblock_pause_thread(int pause)
+{
+        return engine_pause_thread(pause != 0);
+}
+
 WB_EXPORT unsigned long wouldblock_injected(const char *call)
 {
         static const struct {

@@ -153,6 +153,10 @@ static unsigned n_retired WB_BOOT; /* writers are serialized (the API's lock, or
  * of the process pass a barrier (an interrupt on each CPU running one). */
 #define RECLAIM_BATCH 16
 static _Atomic bool paused WB_BOOT;
+/* A pause of one thread's own calls (wouldblock_pause_thread): its own
+ * variable, so setting it is one store, safe in a signal handler and free
+ * of any lock; a forked child keeps the forking thread's. */
+static __thread bool thread_paused __attribute__((tls_model("initial-exec")));
 static uint32_t installs WB_BOOT; /* writers are serialized */
 static char process_argv0[WB_NAME_MAX] WB_BOOT, process_exe[WB_NAME_MAX] WB_BOOT;
 
@@ -457,6 +461,13 @@ int engine_install(const struct wb_rule *rules, unsigned n, uint64_t seed, bool 
 void engine_pause(bool p)
 {
         atomic_store_explicit(&paused, p, memory_order_release);
+}
+
+bool engine_pause_thread(bool p)
+{
+        bool was = thread_paused;
+        thread_paused = p;
+        return was;
 }
 
 unsigned engine_rule_count(void)
@@ -843,7 +854,7 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
         const uint32_t bit = WB_CALL_BIT(c->call);
         enum wb_verdict verdict = WB_PASS;
         struct asking a;
-        bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
+        bool hold = atomic_load_explicit(&paused, memory_order_relaxed) | thread_paused;
         unsigned kind;
 
         if (!rs || !(rs->armed & bit))

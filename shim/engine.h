@@ -99,6 +99,8 @@ void engine_commit(const struct wb_decision *d);
 
 /* Stop injecting but keep counting (wouldblock_pause, WOULDBLOCK_DISABLE). */
 void engine_pause(bool paused);
+/* The same for the calling thread's calls alone; returns what it had. */
+bool engine_pause_thread(bool paused);
 
 /* The active rules and their totals (a rule set replaced by engine_install
  * is unmapped once no thread in the engine can be using it: not while

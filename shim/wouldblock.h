@@ -22,6 +22,14 @@ int wouldblock_use_scenario(const char *name);
 void wouldblock_pause(void);
 void wouldblock_resume(void);
 
+/* The calling thread alone: 1 stops injecting into its calls (they are
+ * still counted), 0 lets the rules decide them again; the process-wide
+ * pause above applies as well. Returns the thread's previous setting. A
+ * thread starts unpaused; a child forked by a paused thread starts paused.
+ * For a helper thread a test must leave alone (a harness's channel, a
+ * logger), and safe in a signal handler. Beyond SPEC §7. */
+int wouldblock_pause_thread(int pause);
+
 /* Injections so far in this process: by one call ("recv"), a group
  * ("input", "output", "accept", "all"), or all calls (NULL). */
 unsigned long wouldblock_injected(const char *call);

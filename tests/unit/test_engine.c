@@ -1564,6 +1564,55 @@ static void test_pause_counts_but_never_injects(void **state)
         expect_totals(0, 3, 0);
 }
 
+/* A thread's own pause: its calls count, the others' still fire. */
+struct pause_asker {
+        int fd;
+        bool was; /* the setting a fresh thread starts with */
+        enum wb_verdict v;
+};
+
+static void *ask_paused_in_thread(void *arg)
+{
+        struct pause_asker *q = arg;
+        struct wb_decision d;
+
+        q->was = engine_pause_thread(true);
+        q->v = decide(WB_READ, q->fd, &d);
+        engine_pause_thread(false);
+        return NULL;
+}
+
+static void test_pause_thread_holds_only_that_thread(void **state)
+{
+        struct pause_asker q;
+        struct wb_decision d;
+        pthread_t t;
+        int p[2];
+        (void)state;
+
+        make_pipe(p, O_NONBLOCK);
+        install("read when=1+", 1);
+        q.fd = p[0];
+        assert_int_equal(pthread_create(&t, NULL, ask_paused_in_thread, &q), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_false(q.was);
+        assert_int_equal(q.v, WB_PASS);
+        expect_totals(0, 1, 0); /* counted all the same */
+        /* this thread is not paused: the next call is number 2, and fires */
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 2);
+
+        /* here, the previous setting comes back, and a process-wide resume
+         * does not lift a thread's own pause */
+        assert_false(engine_pause_thread(true));
+        engine_pause(false);
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_PASS);
+        assert_true(engine_pause_thread(false));
+        assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
+        assert_int_equal(d.callno, 4);
+        expect_totals(0, 4, 2);
+}
+
 static void test_until_poll(void **state)
 {
         struct wb_decision d;
@@ -1824,6 +1873,7 @@ int main(void)
             T(test_connect_injected_on_connection_sockets_only),
             T(test_first_connect),
             T(test_pause_counts_but_never_injects),
+            T(test_pause_thread_holds_only_that_thread),
             T(test_until_poll),
             T(test_rule_totals_and_accessors),
             T(test_restart_counts),
