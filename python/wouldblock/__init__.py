@@ -29,6 +29,7 @@ __all__ = [
     "rules",
     "scenario",
     "paused",
+    "thread_paused",
     "injected",
     "set_seed",
     "environ",
@@ -80,6 +81,7 @@ def _bind():
             ("wouldblock_use_scenario", [ctypes.c_char_p], ctypes.c_int),
             ("wouldblock_pause", [], None),
             ("wouldblock_resume", [], None),
+            ("wouldblock_pause_thread", [ctypes.c_int], ctypes.c_int),
             ("wouldblock_injected", [ctypes.c_char_p], ctypes.c_ulong),
             ("wouldblock_last_error", [], ctypes.c_char_p),
             ("wouldblock_set_seed", [ctypes.c_ulonglong], ctypes.c_int),
@@ -260,6 +262,25 @@ def paused():
     state = _active.copy()
     state.paused = True
     return _Change(state)
+
+
+class thread_paused:
+    """Stop injecting into the calling thread's calls alone (counting goes
+    on; other threads go on as the rules say). As a context manager, the
+    thread gets back what it had at the end."""
+
+    def __init__(self):
+        self._before = _need().wouldblock_pause_thread(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.restore()
+        return False
+
+    def restore(self):
+        _need().wouldblock_pause_thread(self._before)
 
 
 def use(scenario=None, rules=None):

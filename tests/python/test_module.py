@@ -96,6 +96,38 @@ def test_under_the_preload_rules_scenario_paused_injected(project, lib):
     assert "no-such-scenario" in out["unknown_scenario"] and "first-read" in out["unknown_scenario"]
 
 
+THREAD_PAUSED = """
+    import json, socket, threading, wouldblock as wb
+    a, b = socket.socketpair()
+    a.setblocking(False)
+
+    def recv():
+        try:
+            return a.recv(100).decode()
+        except BlockingIOError:
+            return "EAGAIN"
+
+    out = {}
+    wb.rules("recv")   # every call
+    b.send(b"one")
+    with wb.thread_paused():
+        out["paused_here"] = recv()
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(recv()))
+        t.start()
+        t.join()
+        out["other_thread"] = seen[0]
+    b.send(b"two")
+    out["after"] = [recv(), wb.injected("recv")]
+    print(json.dumps(out))
+"""
+
+
+def test_thread_paused_holds_the_calling_thread_alone(project, lib):
+    out = last_json(project.python(THREAD_PAUSED, env=preloaded(project, lib)))
+    assert out == {"paused_here": "one", "other_thread": "EAGAIN", "after": ["EAGAIN", 2]}, out
+
+
 def test_restore_brings_back_the_environment_rules(project, lib):
     # WOULDBLOCK_SCENARIO and WOULDBLOCK_RULES together, as the process started
     r = project.python("""
