@@ -150,6 +150,8 @@ def pytest_configure(config):
     # (collection, reports, xdist's channel, capture files) happens outside
     # the tests' phases: held from here on, never injected.
     wb.hold(True)
+    if st.worker:
+        pause_channel_receiver(config)
     # The asked rules become the suite's through the API: the restart and
     # xdist's workers start with none in their environment, so that rules
     # that hit anything (blocking=any, type=file) cannot break the
@@ -164,6 +166,32 @@ def pytest_configure(config):
     # the suite's rules as they are now: what each test starts from
     st.scenario, st.rules = wb.active()[:2]
     st.outside = {v: os.environ.get(v) for v in CHILD_VARS}
+
+
+def pause_channel_receiver(config):
+    """An xdist worker's channel is read by a thread of execnet's own, at any
+    time, during the tests' phases too, where the process-wide hold is
+    lifted. That thread pauses itself at its first read from here on (the
+    read it is blocked in began before any rules were installed); its calls
+    are then counted but never injected, while the tests' threads are."""
+    for plugin in config.pluginmanager.get_plugins():
+        gateway = getattr(getattr(plugin, "channel", None), "gateway", None)
+        io = getattr(gateway, "_io", None)  # execnet's Popen2IO or SocketIO
+        if callable(getattr(io, "read", None)):
+            break
+    else:  # tests/python/test_plugin.py would fail on such an execnet
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            "wouldblock: cannot find this xdist worker's channel (has execnet changed?): "
+            "rules with blocking=any may hit its reads during a test and end the worker"),
+            stacklevel=2)
+        return
+    read = io.read
+
+    def read_paused(numbytes):
+        wb.thread_paused()  # for the rest of the thread's life: not restored
+        return read(numbytes)
+
+    io.read = read_paused
 
 
 class XdistHooks:

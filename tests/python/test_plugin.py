@@ -537,6 +537,37 @@ def test_pytest_own_io_is_never_injected(project):
         assert "INTERNALERROR" not in r.out + r.err, str(r)
 
 
+def test_xdist_channel_is_never_injected_while_a_test_runs(project):
+    """An xdist worker's channel is read by a thread of execnet's own, at any
+    time: the controller's next tests arrive while a test runs, with the hold
+    lifted. Every read injected, blocking ones too: unless that thread is
+    paused, its next read fails and the worker ends (INTERNALERROR). A
+    thread a test starts is still hit."""
+    project.write("test_b.py", """
+        import os, threading, time, pytest
+        @pytest.mark.parametrize("i", range(40))
+        def test_slow(i):
+            time.sleep(0.05)   # more tests reach this worker meanwhile
+        def test_a_test_thread_is_hit(wouldblock):
+            r, w = os.pipe()
+            os.write(w, b"x")
+            got = []
+            def reader():
+                try:
+                    got.append(os.read(r, 1))
+                except BlockingIOError as e:
+                    got.append(e)
+            t = threading.Thread(target=reader)
+            t.start()
+            t.join()
+            assert isinstance(got[0], BlockingIOError), got
+    """)
+    rules = "read,readv,recv,recvfrom,recvmsg blocking=any type=socket,pipe,tty,file,other"
+    r = project.pytest("-rA", "-n", "2", "--wouldblock-rules", rules)
+    assert r.rc == 0 and re.search(r"41 passed", r.out), str(r)
+    assert "INTERNALERROR" not in r.out + r.err, str(r)
+
+
 def test_several_scenarios_and_rules_together(project):
     """--wouldblock-scenario A,B and --wouldblock-rules together: one rule
     set of all of them (the module reads the scenarios' rules from the
