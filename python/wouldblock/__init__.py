@@ -218,15 +218,9 @@ def hold(flag):
     _apply_pause(_need(), _active)
 
 
-class _Change:
-    """A change made at once; as a context manager, undone at the end of the
-    with block (what was active before comes back)."""
-
-    def __init__(self, new):
-        global _active
-        self._before = _active.copy()
-        _install(new)
-        _active = new
+class _Undone:
+    """A change made at once; as a context manager, undone (restore()) at
+    the end of the with block."""
 
     def __enter__(self):
         return self
@@ -234,6 +228,16 @@ class _Change:
     def __exit__(self, *exc):
         self.restore()
         return False
+
+
+class _Change(_Undone):
+    """A change of the active rules: what was active before comes back."""
+
+    def __init__(self, new):
+        global _active
+        self._before = _active.copy()
+        _install(new)
+        _active = new
 
     def restore(self):
         global _active
@@ -264,20 +268,13 @@ def paused():
     return _Change(state)
 
 
-class thread_paused:
+class thread_paused(_Undone):
     """Stop injecting into the calling thread's calls alone (counting goes
     on; other threads go on as the rules say). As a context manager, the
     thread gets back what it had at the end."""
 
     def __init__(self):
         self._before = _need().wouldblock_pause_thread(1)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.restore()
-        return False
 
     def restore(self):
         _need().wouldblock_pause_thread(self._before)

@@ -41,9 +41,9 @@ def test_without_the_library_each_call_says_how_to_load_it(project, lib):
     assert r.rc == 0 and r.out.strip().split(":")[-1] == lib, str(r)
 
 
-MODULE_UNDER_PRELOAD = """
-    import json, socket, wouldblock as wb
-    out = {"loaded": wb.loaded(), "path": wb.library_path()}
+# a non-blocking socket a, its peer b, and recv() that says EAGAIN
+RECV_PAIR = """
+    import json, socket, threading, wouldblock as wb
     a, b = socket.socketpair()
     a.setblocking(False)
 
@@ -52,6 +52,10 @@ MODULE_UNDER_PRELOAD = """
             return a.recv(100).decode()
         except BlockingIOError:
             return "EAGAIN"
+"""
+
+MODULE_UNDER_PRELOAD = RECV_PAIR + """
+    out = {"loaded": wb.loaded(), "path": wb.library_path()}
 
     b.send(b"one")
     with wb.rules("recv when=1") as r:
@@ -96,17 +100,7 @@ def test_under_the_preload_rules_scenario_paused_injected(project, lib):
     assert "no-such-scenario" in out["unknown_scenario"] and "first-read" in out["unknown_scenario"]
 
 
-THREAD_PAUSED = """
-    import json, socket, threading, wouldblock as wb
-    a, b = socket.socketpair()
-    a.setblocking(False)
-
-    def recv():
-        try:
-            return a.recv(100).decode()
-        except BlockingIOError:
-            return "EAGAIN"
-
+THREAD_PAUSED = RECV_PAIR + """
     out = {}
     wb.rules("recv")   # every call
     b.send(b"one")
