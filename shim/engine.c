@@ -854,7 +854,7 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
         const uint32_t bit = WB_CALL_BIT(c->call);
         enum wb_verdict verdict = WB_PASS;
         struct asking a;
-        bool hold = atomic_load_explicit(&paused, memory_order_relaxed) | thread_paused;
+        bool hold = atomic_load_explicit(&paused, memory_order_relaxed);
         unsigned kind;
 
         if (!rs || !(rs->armed & bit))
@@ -946,6 +946,11 @@ decide(struct ruleset *rs, const struct wb_callinfo *c, struct wb_decision *d, u
                  * above, which every armed call runs (1.7 KB, not 3.7) */
         fires:
                 __attribute__((cold, unused));
+                /* a thread's own pause, asked here: its read (the GOT's
+                 * offset, then the thread's TLS) would be two pages more
+                 * on every counted call (status.h) */
+                if (__builtin_expect(thread_paused, 0))
+                        continue; /* as under hold: counted, and not fired */
                 verdict = fire(rs, i, &a, s, n, fl, forced, d, shard);
         }
         return verdict;
