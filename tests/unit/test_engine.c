@@ -29,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- fds ---- */
@@ -1611,6 +1612,17 @@ static void test_pause_thread_holds_only_that_thread(void **state)
         assert_int_equal(decide(WB_READ, p[0], &d), WB_FAIL);
         assert_int_equal(d.callno, 4);
         expect_totals(0, 4, 2);
+
+        /* a child forked by a paused thread is that thread: paused */
+        engine_pause_thread(true);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(engine_pause_thread(false) ? 0 : 1);
+        engine_pause_thread(false);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_until_poll(void **state)
