@@ -317,9 +317,9 @@ static void test_per_fd_counts_each_fd(void **state)
 /* A set keeps the slots of small fds on its first page and the others in
  * its big table (engine_install): a call is counted for its own fd on both
  * sides of that line and for its own rule, whatever room the set left near
- * (at today's sizes: 54 fds with 1 rule, so fd 40 is near and 63 is not;
- * 9 with 2 rules; 18 with 4; none with 40; the pipe's own fd is near but
- * with 40). */
+ * (at today's sizes: 64 fds with 1 rule, so fds 40 and 63 are near and 64
+ * is not; 27 with 2 rules; 26 with 4; none with 40; the pipe's own fd is
+ * near but with 40). */
 static void test_per_fd_counts_near_and_far_fds(void **state)
 {
         static const int numbers[] = {40, 63, 64, 65, 200, 1000};
