@@ -355,7 +355,7 @@ static void run_stage(struct explore *e, const char *dir, struct cell *cells, un
         e->stage = stage_name;
         unsigned run = within_budget(e, n);
         if (!isatty(2) && run)
-                note("explore: %u runs at the %s", run, stage_name);
+                note("explore: %u run%s at the %s", run, run == 1 ? "" : "s", stage_name);
         run_trials(&pool, list, run);
         e->found.runs += run;
 
